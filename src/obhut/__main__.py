@@ -1,0 +1,3 @@
+from obhut.cli.main import main
+
+main()

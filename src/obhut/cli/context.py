@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TimeRemainingColumn
+
+from obhut import migrations
+from obhut.container import Container, build
+from obhut.kit.db import unit_of_work
+from obhut.kit.errors import ObhutError
+from obhut.kit.settings import Settings
+from obhut.workspaces import service as workspaces
+from obhut.workspaces.models import Workspace
+
+console = Console(stderr=True)
+
+
+@contextmanager
+def container() -> Iterator[Container]:
+    """Settings -> migrated databases -> services; domain errors become a clear message and exit 1."""
+    settings = Settings()
+    try:
+        migrations.upgrade(settings)
+        built = build(settings)
+        try:
+            ensure_default_workspace(built)
+            yield built
+        finally:
+            built.close()
+    except ObhutError as error:
+        console.print(f"[red]error:[/red] {error.detail}")
+        raise typer.Exit(1) from None
+
+
+def ensure_default_workspace(built: Container) -> None:
+    with unit_of_work(built.sessions) as session:
+        name = built.settings.default_workspace
+        if session.get(Workspace, name) is None:
+            workspaces.create(session, built.vault, name, key_provider=built.settings.key_provider)
+
+
+def progress_bar() -> Progress:
+    return Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+        TimeRemainingColumn(), console=console, transient=False,
+    )

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from obhut.cli.context import console, container, progress_bar
+from obhut.customers import tasks
+from obhut.kit.db import unit_of_work
+
+app = typer.Typer(help="Customers: import, export, shred.", no_args_is_help=True)
+WORKSPACE = typer.Option(None, "--workspace", "-w", help="Workspace (default OBHUT_DEFAULT_WORKSPACE)")
+
+
+@app.command("import")
+def import_customers(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV (with a header) or JSON Lines"),
+    workspace: str = WORKSPACE,
+    batch_size: int = typer.Option(1000, min=1),
+) -> None:
+    """Import customers; bad rows go to FILE.rejects.csv with line and reason; re-running is safe."""
+    with container() as built:
+        ws = workspace or built.settings.default_workspace
+        with progress_bar() as bar:
+            task = bar.add_task(f"importing {file.name}", total=file.stat().st_size)
+            report = tasks.import_file(
+                built.customers, built.vault, built.sessions, ws, file, batch_size=batch_size,
+                progress=lambda done: bar.update(task, completed=done),
+            )
+    console.print(f"imported {report.imported}, already present {report.duplicates}, rejected {report.rejected}")
+    if report.rejected:
+        console.print(f"rejected rows (line, field, reason) are in {report.reject_file}")
+        raise typer.Exit(2)
+
+
+@app.command("export")
+def export_customers(
+    out: Path = typer.Option(None, "--out", "-o", help="File to write (mode 0600); default standard output"),
+    workspace: str = WORKSPACE,
+) -> None:
+    """Export every customer, decrypted, as JSON Lines. The file holds personal data in the clear."""
+    with container() as built:
+        ws = workspace or built.settings.default_workspace
+        with progress_bar() as bar:
+            task = bar.add_task("exporting", total=None)
+            if out is None:
+                count = tasks.export_jsonl(built.customers, built.sessions, ws, sys.stdout)
+            else:
+                fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    count = tasks.export_jsonl(built.customers, built.sessions, ws, handle,
+                                               progress=lambda n: bar.update(task, completed=n))
+    console.print(f"exported {count} customers")
+
+
+@app.command("shred")
+def shred(customer_id: str, workspace: str = WORKSPACE) -> None:
+    """Destroy the customer's data key: their fields become unrecoverable, also in older copies."""
+    with container() as built, unit_of_work(built.sessions) as session:
+        erased_at = built.customers.shred(session, workspace or built.settings.default_workspace, customer_id)
+    console.print(f"customer {customer_id} shredded at {erased_at:%Y-%m-%d %H:%M:%S} UTC")

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import typer
+import uvicorn
+
+from obhut import migrations
+from obhut.access import service as access
+from obhut.cli import customers, keys, workspaces
+from obhut.cli.context import console, container
+from obhut.kit.db import unit_of_work
+from obhut.kit.settings import Settings
+
+app = typer.Typer(help="Obhut: privacy-first customer identity and data platform.", no_args_is_help=True)
+db = typer.Typer(help="Database schema.", no_args_is_help=True)
+admin = typer.Typer(help="Bootstrap administration.", no_args_is_help=True)
+token = typer.Typer(help="Admin tokens for the API (until staff accounts exist).", no_args_is_help=True)
+app.add_typer(db, name="db")
+app.add_typer(admin, name="admin")
+admin.add_typer(token, name="token")
+app.add_typer(keys.app, name="keys")
+app.add_typer(customers.app, name="customers")
+app.add_typer(workspaces.app, name="workspaces")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Address to listen on (default OBHUT_HOST, 127.0.0.1)"),
+    port: int = typer.Option(None, help="Port (default OBHUT_PORT, 8000)"),
+) -> None:
+    """Run the API service; creates the databases, keys and default workspace on first run."""
+    from obhut.api.app import create_app  # noqa: PLC0415 - the web stack loads only for serve
+
+    with container() as built:
+        with unit_of_work(built.sessions) as session:
+            if not access.has_admin_tokens(session):
+                issued = access.create_admin_token(session, "first run")
+                console.print("[bold]First run:[/bold] an admin token for the API (shown once, store it now):")
+                print(issued.token)  # noqa: T201 - the token goes to stdout, where it can be captured
+        settings = built.settings
+        console.print(f"Obhut on http://{host or settings.host}:{port or settings.port}{'/api/v1/docs'}")
+        uvicorn.run(create_app(container=built), host=host or settings.host, port=port or settings.port)
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the migrations to the main database and the key store."""
+    migrations.upgrade(Settings())
+    console.print("databases are up to date")
+
+
+@token.command("create")
+def token_create(label: str = typer.Option("admin", help="What the token is for"),
+                 workspace: str = typer.Option("*", help="Limit it to one workspace")) -> None:
+    """Print a new admin token once; only its hash is kept."""
+    with container() as built, unit_of_work(built.sessions) as session:
+        issued = access.create_admin_token(session, label, workspace)
+    console.print(f"admin token {issued.token_id} created; it is shown only now:")
+    print(issued.token)  # noqa: T201
+
+
+@token.command("revoke")
+def token_revoke(token_id: str) -> None:
+    with container() as built, unit_of_work(built.sessions) as session:
+        access.revoke_admin_token(session, token_id)
+    console.print(f"admin token {token_id} revoked")
+
+
+def main() -> None:
+    app()

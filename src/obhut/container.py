@@ -1,0 +1,41 @@
+"""The composition root: engines, key providers, vault and services, built once from Settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from obhut.customers.service import CustomerService
+from obhut.kit.db import build_engine, session_factory
+from obhut.kit.settings import Settings
+from obhut.vault.cache import KeyCache
+from obhut.vault.providers import build_providers
+from obhut.vault.service import Vault
+
+
+@dataclass
+class Container:
+    settings: Settings
+    engine: Engine
+    keystore_engine: Engine
+    sessions: sessionmaker[Session]
+    vault: Vault
+    customers: CustomerService
+
+    def close(self) -> None:
+        self.engine.dispose()
+        self.keystore_engine.dispose()
+
+
+def build(settings: Settings) -> Container:
+    engine = build_engine(settings.resolved_database_url)
+    keystore_engine = build_engine(settings.resolved_keystore_url)
+    vault = Vault(
+        build_providers(settings),
+        session_factory(keystore_engine),
+        KeyCache(settings.key_cache_seconds),
+        settings.key_shards,
+    )
+    return Container(settings, engine, keystore_engine, session_factory(engine), vault, CustomerService(vault))

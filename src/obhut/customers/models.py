@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from obhut.kit.db import Base, UTCDateTime
+
+
+class Customer(Base):
+    """A customer profile. Every personal field is vault ciphertext bound to this row and column; the
+    `*_index` columns are blind indexes (keyed hashes) that allow exact lookups and reveal only equality."""
+
+    __tablename__ = "customers"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "external_ref_index"),
+        Index(None, "workspace_id", "email_index"),
+        Index(None, "workspace_id", "phone_index"),
+        Index(None, "workspace_id", "iban_index"),
+        Index(None, "workspace_id", "card_index"),
+    )
+
+    workspace_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+
+    external_ref: Mapped[bytes | None] = mapped_column(LargeBinary)
+    given_name: Mapped[bytes | None] = mapped_column(LargeBinary)
+    family_name: Mapped[bytes | None] = mapped_column(LargeBinary)
+    birth_date: Mapped[bytes | None] = mapped_column(LargeBinary)
+    email: Mapped[bytes | None] = mapped_column(LargeBinary)
+    phone: Mapped[bytes | None] = mapped_column(LargeBinary)
+    postal_address: Mapped[bytes | None] = mapped_column(LargeBinary)
+    iban: Mapped[bytes | None] = mapped_column(LargeBinary)
+    card: Mapped[bytes | None] = mapped_column(LargeBinary)
+    notes: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+    external_ref_index: Mapped[bytes | None] = mapped_column(LargeBinary(16))
+    email_index: Mapped[bytes | None] = mapped_column(LargeBinary(16))
+    phone_index: Mapped[bytes | None] = mapped_column(LargeBinary(16))
+    iban_index: Mapped[bytes | None] = mapped_column(LargeBinary(16))
+    card_index: Mapped[bytes | None] = mapped_column(LargeBinary(16))
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    def __repr__(self) -> str:
+        return f"Customer({self.workspace_id!r}, {self.id!r})"

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from obhut.customers.models import Customer
+
+
+def get(session: Session, workspace_id: str, customer_id: str) -> Customer | None:
+    return session.get(Customer, (workspace_id, customer_id))
+
+
+def by_index(session: Session, workspace_id: str, index: str, digest: bytes, limit: int = 50) -> list[Customer]:
+    column = getattr(Customer, f"{index}_index")
+    query = (
+        select(Customer)
+        .where(Customer.workspace_id == workspace_id, column == digest, Customer.erased_at.is_(None))
+        .order_by(Customer.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def existing_index_values(session: Session, workspace_id: str, index: str, digests: Sequence[bytes]) -> set[bytes]:
+    if not digests:
+        return set()
+    column = getattr(Customer, f"{index}_index")
+    query = select(column).where(Customer.workspace_id == workspace_id, column.in_(digests))
+    return set(session.scalars(query))
+
+
+def insert_many(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(Customer.__table__.insert(), rows)
+
+
+def page(session: Session, workspace_id: str, after: str, limit: int) -> list[Customer]:
+    query = (
+        select(Customer)
+        .where(Customer.workspace_id == workspace_id, Customer.id > after, Customer.erased_at.is_(None))
+        .order_by(Customer.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def all_pages(session: Session, workspace_id: str, batch_size: int) -> Iterator[list[Customer]]:
+    after = ""
+    while rows := page(session, workspace_id, after, batch_size):
+        yield rows
+        after = rows[-1].id

@@ -1,0 +1,212 @@
+"""Customer orchestration: validate, encrypt per field, index, store; read back through the vault.
+Never commits: the caller's unit of work does."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from obhut.customers import repository, rules
+from obhut.customers.models import Customer
+from obhut.customers.rules import FIELDS, Card, Kind
+from obhut.kit.clock import now, today
+from obhut.kit.errors import ConflictError, FieldErrors, NotFoundError
+from obhut.kit.ids import is_valid_id, new_id
+from obhut.vault.errors import SubjectShreddedError
+from obhut.vault.keyring import Keyring, SubjectCipher
+from obhut.vault.service import Vault
+from obhut.workspaces import service as workspaces
+
+INPUT_ALIASES = {"card_number": "card"}
+LOOKUP_FIELDS = ("email", "phone", "iban", "card", "external_ref")
+
+
+@dataclass(frozen=True)
+class CustomerRecord:
+    """A decrypted customer. Its repr names fields, never values."""
+
+    id: str
+    values: dict[str, Any] = field(repr=False)
+    created_at: datetime
+    updated_at: datetime
+
+    def __repr__(self) -> str:
+        present = sorted(k for k, v in self.values.items() if v is not None)
+        return f"CustomerRecord({self.id!r}, fields={present})"
+
+
+def canonical_input(raw: Mapping[str, Any]) -> dict[str, Any]:
+    return {INPUT_ALIASES.get(key, key): value for key, value in raw.items()}
+
+
+def _encode(kind: Kind, value: Any) -> bytes:
+    if kind in (Kind.ADDRESS, Kind.CARD):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    return str(value).encode()
+
+
+def _decode(kind: Kind, blob: bytes) -> Any:
+    if kind in (Kind.ADDRESS, Kind.CARD):
+        return json.loads(blob)
+    return blob.decode()
+
+
+def card_token(index_digest: bytes) -> str:
+    return "tok_" + base64.b32encode(index_digest).decode().rstrip("=").lower()
+
+
+class CustomerService:
+    def __init__(self, vault: Vault) -> None:
+        self._vault = vault
+
+    # --- writing ------------------------------------------------------------------------------------
+    def validate(self, session: Session, workspace_id: str, raw: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:
+        region = workspaces.get(session, workspace_id).default_region
+        return rules.normalise(canonical_input(raw), region, today(), partial=partial)
+
+    def columns(self, keyring: Keyring, cipher: SubjectCipher, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Ciphertext and blind-index columns for the given (normalised) values; None clears a field."""
+        out: dict[str, Any] = {}
+        for name, value in values.items():
+            spec = FIELDS[name]
+            if value is None:
+                out[name] = None
+                if spec.index:
+                    out[f"{spec.index}_index"] = None
+                continue
+            if isinstance(value, Card):
+                digest = keyring.blind_index("card", value.number)
+                value = {"token": card_token(digest), "brand": value.brand, "last4": value.last4}
+                out["card_index"] = digest
+            elif spec.index:
+                out[f"{spec.index}_index"] = keyring.blind_index(spec.index, _index_form(spec.kind, value))
+            out[name] = cipher.seal(name, _encode(spec.kind, value))
+        return out
+
+    def add_many(self, session: Session, keyring: Keyring, batch: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Store already-validated customers in bulk: one data key each, one insert per table."""
+        ids = [new_id() for _ in batch]
+        ciphers = keyring.new_subjects(ids)
+        stamp = now()
+        rows = []
+        for customer_id, values in zip(ids, batch, strict=True):
+            row = dict.fromkeys(_ALL_COLUMNS)
+            row.update(self.columns(keyring, ciphers[customer_id], values))
+            row.update(workspace_id=keyring.workspace_id, id=customer_id, created_at=stamp, updated_at=stamp)
+            rows.append(row)
+        repository.insert_many(session, rows)
+        return ids
+
+    def create(self, session: Session, workspace_id: str, raw: Mapping[str, Any]) -> CustomerRecord:
+        values = self.validate(session, workspace_id, raw)
+        keyring = self._vault.open(session, workspace_id)
+        self._ensure_unique_ref(session, keyring, values.get("external_ref"), None)
+        (customer_id,) = self.add_many(session, keyring, [values])
+        return self.get(session, workspace_id, customer_id, keyring)
+
+    def update(self, session: Session, workspace_id: str, customer_id: str, raw: Mapping[str, Any]) -> CustomerRecord:
+        changes = self.validate(session, workspace_id, raw, partial=True)
+        keyring = self._vault.open(session, workspace_id)
+        customer = self._live(session, workspace_id, customer_id)
+        merged = {**self._decrypt(keyring, customer).values, **changes}
+        if not any(merged.get(name) for name in rules.IDENTIFYING):
+            errors = FieldErrors()
+            errors.add("family_name", rules.IDENTIFYING_MESSAGE, "required")
+            errors.raise_if_any()
+        self._ensure_unique_ref(session, keyring, changes.get("external_ref"), customer_id)
+        for name, value in self.columns(keyring, keyring.subject(customer_id), changes).items():
+            setattr(customer, name, value)
+        customer.updated_at = now()
+        session.flush()
+        return self._decrypt(keyring, customer)
+
+    def _ensure_unique_ref(self, session: Session, keyring: Keyring, ref: str | None, own_id: str | None) -> None:
+        if not ref:
+            return
+        digest = keyring.blind_index("external_ref", ref)
+        others = [c for c in repository.by_index(session, keyring.workspace_id, "external_ref", digest) if c.id != own_id]
+        if others:
+            raise ConflictError(f"another customer ({others[0].id}) already has this external reference")
+
+    def shred(self, session: Session, workspace_id: str, customer_id: str) -> datetime:
+        """Crypto-shred: destroy the data key, then drop ciphertext and blind indexes from the live row."""
+        customer = self._existing(session, workspace_id, customer_id)
+        tombstone = self._vault.shred(session, workspace_id, customer_id)
+        for column in _ALL_COLUMNS:
+            setattr(customer, column, None)
+        customer.erased_at = tombstone.shredded_at
+        session.flush()
+        return tombstone.shredded_at
+
+    def delete(self, session: Session, workspace_id: str, customer_id: str) -> None:
+        self.shred(session, workspace_id, customer_id)
+        session.delete(self._existing(session, workspace_id, customer_id))
+        session.flush()
+
+    # --- reading ------------------------------------------------------------------------------------
+    def _existing(self, session: Session, workspace_id: str, customer_id: str) -> Customer:
+        customer = repository.get(session, workspace_id, customer_id) if is_valid_id(customer_id) else None
+        if customer is None:
+            raise NotFoundError(f"no customer {customer_id} in workspace '{workspace_id}'")
+        return customer
+
+    def _live(self, session: Session, workspace_id: str, customer_id: str) -> Customer:
+        customer = self._existing(session, workspace_id, customer_id)
+        if customer.erased_at is not None:
+            raise SubjectShreddedError(customer_id, customer.erased_at)
+        return customer
+
+    def _decrypt(self, keyring: Keyring, customer: Customer, cipher: SubjectCipher | None = None) -> CustomerRecord:
+        cipher = cipher or keyring.subject(customer.id)
+        values = {}
+        for name, spec in FIELDS.items():
+            blob = getattr(customer, name)
+            values[name] = None if blob is None else _decode(spec.kind, cipher.open(name, blob))
+        return CustomerRecord(customer.id, values, customer.created_at, customer.updated_at)
+
+    def get(self, session: Session, workspace_id: str, customer_id: str, keyring: Keyring | None = None) -> CustomerRecord:
+        keyring = keyring or self._vault.open(session, workspace_id)
+        return self._decrypt(keyring, self._live(session, workspace_id, customer_id))
+
+    def lookup(self, session: Session, workspace_id: str, field_name: str, value: Any) -> list[CustomerRecord]:
+        """Exact match through a blind index; candidates are decrypted and compared, so a truncated-hash
+        collision never returns the wrong customer."""
+        if field_name not in LOOKUP_FIELDS:
+            errors = FieldErrors()
+            errors.add(field_name, f"cannot look customers up by {field_name}; use one of {', '.join(LOOKUP_FIELDS)}")
+            errors.raise_if_any()
+        normalised = self.validate(session, workspace_id, {field_name: value}, partial=True)[field_name]
+        keyring = self._vault.open(session, workspace_id)
+        spec = FIELDS[field_name]
+        if isinstance(normalised, Card):
+            digest = keyring.blind_index("card", normalised.number)
+            expected: Any = card_token(digest)
+        else:
+            digest = keyring.blind_index(spec.index or field_name, _index_form(spec.kind, normalised))
+            expected = _index_form(spec.kind, normalised)
+        found = repository.by_index(session, workspace_id, spec.index or field_name, digest)
+        ciphers = keyring.subjects([c.id for c in found])
+        records = [self._decrypt(keyring, c, ciphers[c.id]) for c in found]
+        if spec.kind is Kind.CARD:
+            return [r for r in records if r.values["card"] and r.values["card"]["token"] == expected]
+        return [r for r in records if _index_form(spec.kind, r.values[field_name] or "") == expected]
+
+    def records(self, session: Session, workspace_id: str, batch_size: int = 1000) -> Iterator[CustomerRecord]:
+        keyring = self._vault.open(session, workspace_id)
+        for rows in repository.all_pages(session, workspace_id, batch_size):
+            ciphers = keyring.subjects([c.id for c in rows])
+            for customer in rows:
+                yield self._decrypt(keyring, customer, ciphers[customer.id])
+
+
+_ALL_COLUMNS = [*FIELDS, *(f"{spec.index}_index" for spec in FIELDS.values() if spec.index)]
+
+
+def _index_form(kind: Kind, value: str) -> str:
+    return rules.email_index_form(value) if kind is Kind.EMAIL else value

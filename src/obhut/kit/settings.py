@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    """Everything configurable, read from `OBHUT_*` environment variables (and `.env`)."""
+
+    model_config = SettingsConfigDict(env_prefix="OBHUT_", env_file=".env", extra="ignore")
+
+    environment: Environment = Environment.DEVELOPMENT
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    keystore_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    default_workspace: str = "default"
+    default_region: str = Field(default="DE", description="ISO 3166 region for phone numbers without +prefix")
+
+    key_provider: str = "local"
+    key_file: Path | None = None
+    allow_local_keys: bool = False
+    key_shards: int = Field(default=64, ge=1, le=4096)
+    key_cache_seconds: float = Field(default=300.0, ge=0)
+
+    pkcs11_module: str = ""
+    pkcs11_token: str = ""
+    pkcs11_pin: SecretStr = SecretStr("")
+
+    openbao_addr: str = ""
+    openbao_token: SecretStr = SecretStr("")
+    openbao_mount: str = "transit"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'obhut.db'}"
+
+    @property
+    def resolved_keystore_url(self) -> str:
+        return self.keystore_url or f"sqlite:///{self.data_dir / 'keystore.db'}"
+
+    @property
+    def resolved_key_file(self) -> Path:
+        return self.key_file or self.data_dir / "master.key"
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment is Environment.PRODUCTION

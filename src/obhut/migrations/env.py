@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from alembic import context
+
+from obhut.access import models as _access  # noqa: F401 - registers tables
+from obhut.customers import models as _customers  # noqa: F401
+from obhut.kit.db import Base, KeystoreBase, build_engine
+from obhut.vault import models as _vault  # noqa: F401
+from obhut.workspaces import models as _workspaces  # noqa: F401
+
+config = context.config
+metadata = KeystoreBase.metadata if config.attributes.get("target") == "keystore" else Base.metadata
+engine = build_engine(config.get_main_option("sqlalchemy.url") or "")
+
+with engine.connect() as connection:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+engine.dispose()

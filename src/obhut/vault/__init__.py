@@ -1,0 +1,1 @@
+"""Keys and encryption: key hierarchy, envelope encryption, blind indexes, rotation, revocation, shredding."""

@@ -1,0 +1,1 @@
+"""Key providers: one module per engine, each implementing `obhut.vault.ports.KeyProvider`."""

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+SecretId = tuple[str, int, int]  # kind, slot, generation
+
+
+@dataclass
+class _Entry:
+    expires_at: float
+    secrets: dict[SecretId, bytes] = field(default_factory=dict)
+
+
+class KeyCache:
+    """Unwrapped shard and index keys of one workspace key version, kept briefly in this process so that
+    bulk work costs one provider call per version instead of one per record. Revocation drops them."""
+
+    def __init__(self, ttl_seconds: float) -> None:
+        self._ttl = ttl_seconds
+        self._entries: dict[tuple[str, int], _Entry] = {}
+        self._lock = threading.Lock()
+
+    def get(self, workspace_id: str, version: int) -> dict[SecretId, bytes] | None:
+        entry = self._entries.get((workspace_id, version))
+        if entry is None or entry.expires_at < time.monotonic():
+            return None
+        return entry.secrets
+
+    def put(self, workspace_id: str, version: int, secrets: dict[SecretId, bytes]) -> None:
+        with self._lock:
+            self._entries[(workspace_id, version)] = _Entry(time.monotonic() + self._ttl, secrets)
+
+    def drop(self, workspace_id: str) -> None:
+        with self._lock:
+            for key in [k for k in self._entries if k[0] == workspace_id]:
+                del self._entries[key]
+
+    def __repr__(self) -> str:
+        return f"KeyCache({len(self._entries)} versions)"

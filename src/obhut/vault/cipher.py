@@ -1,0 +1,53 @@
+"""The primitives the vault uses, all from `cryptography` and the standard library."""
+
+from __future__ import annotations
+
+import hmac
+import os
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from obhut.vault.rules import BLIND_INDEX_BYTES, FIELD_FORMAT_V1
+
+_NONCE = 12
+_HEADER = bytes([FIELD_FORMAT_V1])
+
+
+class DecryptionError(Exception):
+    """Ciphertext did not authenticate: wrong key, or moved to another place (associated data differs)."""
+
+
+def new_key() -> bytes:
+    return AESGCM.generate_key(bit_length=256)
+
+
+class Sealer:
+    """AES-256-GCM with a random 96-bit nonce; output = format byte + nonce + ciphertext + tag."""
+
+    __slots__ = ("_aead",)
+
+    def __init__(self, key: bytes) -> None:
+        self._aead = AESGCM(key)
+
+    def seal(self, plaintext: bytes, aad: bytes) -> bytes:
+        nonce = os.urandom(_NONCE)
+        return _HEADER + nonce + self._aead.encrypt(nonce, plaintext, aad)
+
+    def open(self, blob: bytes, aad: bytes) -> bytes:
+        if blob[:1] != _HEADER:
+            raise DecryptionError("unknown ciphertext format")
+        try:
+            return self._aead.decrypt(blob[1 : 1 + _NONCE], blob[1 + _NONCE :], aad)
+        except InvalidTag as error:
+            raise DecryptionError("ciphertext does not authenticate in this place") from error
+
+
+def derive_key(root: bytes, info: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(root)
+
+
+def blind_index(key: bytes, normalised: str) -> bytes:
+    return hmac.digest(key, normalised.encode(), "sha256")[:BLIND_INDEX_BYTES]

@@ -1,0 +1,139 @@
+"""A workspace's keys as one request sees them: checked for revocation once, then used for many records."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from obhut.kit.clock import now
+from obhut.kit.errors import ObhutError
+from obhut.vault import repository, rules
+from obhut.vault.cipher import DecryptionError, Sealer, blind_index, new_key
+from obhut.vault.errors import KeyRevokedError, SubjectShreddedError, WorkspaceKeysMissingError
+from obhut.vault.models import KeyVersion
+from obhut.vault.rules import SecretKind, VersionState
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from obhut.vault.service import Vault
+
+
+class IntegrityError(ObhutError):
+    kind = "integrity"
+    title = "Stored data does not authenticate"
+
+
+class SubjectCipher:
+    """Encrypts and decrypts the fields of one customer, each bound to its workspace, customer and field."""
+
+    __slots__ = ("_sealer", "data_key_version", "subject_id", "workspace_id")
+
+    def __init__(self, workspace_id: str, subject_id: str, data_key: bytes, data_key_version: int) -> None:
+        self.workspace_id = workspace_id
+        self.subject_id = subject_id
+        self.data_key_version = data_key_version
+        self._sealer = Sealer(data_key)
+
+    def _aad(self, field: str) -> bytes:
+        return rules.field_aad(self.workspace_id, self.subject_id, field, self.data_key_version)
+
+    def seal(self, field: str, plaintext: bytes) -> bytes:
+        return self._sealer.seal(plaintext, self._aad(field))
+
+    def open(self, field: str, blob: bytes) -> bytes:
+        try:
+            return self._sealer.open(blob, self._aad(field))
+        except DecryptionError as error:
+            raise IntegrityError(
+                f"field '{field}' of customer {self.subject_id} does not authenticate: it was altered or "
+                "moved in the database"
+            ) from error
+
+    def __repr__(self) -> str:
+        return f"SubjectCipher({self.workspace_id!r}, {self.subject_id!r})"
+
+
+class Keyring:
+    def __init__(self, vault: Vault, session: Session, workspace_id: str, versions: list[KeyVersion]) -> None:
+        if not versions:
+            raise WorkspaceKeysMissingError(workspace_id)
+        revoked = next((v for v in versions if v.revoked_at is not None), None)
+        if revoked is not None and revoked.revoked_at is not None:
+            raise KeyRevokedError(workspace_id, revoked.key_ref, revoked.revoked_at)
+        self._vault = vault
+        self._session = session
+        self.workspace_id = workspace_id
+        self.versions = {v.version: v for v in versions}
+        self.active = next(v for v in versions if v.state == VersionState.ACTIVE)
+        self._generations: dict[int, int] | None = None
+
+    def _secret(self, version: int, secret_id: tuple[str, int, int]) -> bytes | None:
+        return self._vault.unwrapped_secrets(self.versions[version], secret_id).get(secret_id)
+
+    def blind_index(self, index_name: str, normalised: str) -> bytes:
+        key = self._vault.index_key(self.active, index_name)
+        return blind_index(key, normalised)
+
+    def new_subjects(self, subject_ids: Sequence[str]) -> dict[str, SubjectCipher]:
+        """Fresh data keys for new customers, stored wrapped (one bulk insert); ciphers for their fields."""
+        version = self.active.version
+        if self._generations is None:
+            self._generations = repository.shard_generations(self._session, self.workspace_id, version)
+        created: datetime = now()
+        rows: list[dict[str, Any]] = []
+        ciphers: dict[str, SubjectCipher] = {}
+        shard_keys: dict[int, Sealer] = {}
+        for subject_id in subject_ids:
+            shard = rules.shard_of(subject_id, len(self._generations))
+            generation = self._generations[shard]
+            shard_key = shard_keys.get(shard)
+            if shard_key is None:
+                secret = self._secret(version, (SecretKind.SHARD.value, shard, generation))
+                if secret is None:
+                    raise IntegrityError(f"shard key {shard} of {self.active.key_ref} is missing")
+                shard_key = shard_keys[shard] = Sealer(secret)
+            data_key = new_key()
+            aad = rules.data_key_aad(self.workspace_id, subject_id, version, shard, generation)
+            rows.append(
+                {
+                    "workspace_id": self.workspace_id,
+                    "subject_id": subject_id,
+                    "key_version": version,
+                    "shard": shard,
+                    "generation": generation,
+                    "data_key_version": 1,
+                    "wrapped": shard_key.seal(data_key, aad),
+                    "created_at": created,
+                }
+            )
+            ciphers[subject_id] = SubjectCipher(self.workspace_id, subject_id, data_key, 1)
+        repository.insert_data_keys(self._session, rows)
+        return ciphers
+
+    def subjects(self, subject_ids: Sequence[str]) -> dict[str, SubjectCipher]:
+        """Ciphers of existing customers; a shredded customer raises SubjectShreddedError."""
+        found = {dk.subject_id: dk for dk in repository.data_keys(self._session, self.workspace_id, subject_ids)}
+        ciphers = {}
+        for subject_id in subject_ids:
+            dk = found.get(subject_id)
+            if dk is None:
+                tombstone = repository.shredded(self._session, self.workspace_id, subject_id)
+                raise SubjectShreddedError(subject_id, tombstone.shredded_at if tombstone else None)
+            secret = self._secret(dk.key_version, (SecretKind.SHARD.value, dk.shard, dk.generation))
+            if secret is None:  # the shard generation was destroyed: a stale copy of a shredded customer
+                raise SubjectShreddedError(subject_id, None)
+            aad = rules.data_key_aad(self.workspace_id, subject_id, dk.key_version, dk.shard, dk.generation)
+            try:
+                data_key = Sealer(secret).open(dk.wrapped, aad)
+            except DecryptionError as error:
+                raise IntegrityError(f"the data key of customer {subject_id} does not authenticate") from error
+            ciphers[subject_id] = SubjectCipher(self.workspace_id, subject_id, data_key, dk.data_key_version)
+        return ciphers
+
+    def subject(self, subject_id: str) -> SubjectCipher:
+        return self.subjects([subject_id])[subject_id]
+
+    def __repr__(self) -> str:
+        return f"Keyring({self.workspace_id!r}, active=v{self.active.version})"

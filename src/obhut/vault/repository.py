@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy.orm import Session
+
+from obhut.vault.models import DataKey, KeyVersion, ShardGeneration, ShreddedSubject, WrappedSecret
+
+
+def key_versions(session: Session, workspace_id: str) -> list[KeyVersion]:
+    query = select(KeyVersion).where(KeyVersion.workspace_id == workspace_id).order_by(KeyVersion.version)
+    return list(session.scalars(query))
+
+
+def shard_generations(session: Session, workspace_id: str, version: int) -> dict[int, int]:
+    query = select(ShardGeneration.shard, ShardGeneration.generation).where(
+        ShardGeneration.workspace_id == workspace_id, ShardGeneration.key_version == version
+    )
+    return {shard: generation for shard, generation in session.execute(query)}
+
+
+def data_keys(session: Session, workspace_id: str, subject_ids: Sequence[str]) -> list[DataKey]:
+    query = select(DataKey).where(DataKey.workspace_id == workspace_id, DataKey.subject_id.in_(subject_ids))
+    return list(session.scalars(query))
+
+
+def data_keys_in_shard(session: Session, workspace_id: str, version: int, shard: int) -> list[DataKey]:
+    query = select(DataKey).where(
+        DataKey.workspace_id == workspace_id, DataKey.key_version == version, DataKey.shard == shard
+    )
+    return list(session.scalars(query))
+
+
+def data_keys_below(session: Session, workspace_id: str, version: int, limit: int) -> list[DataKey]:
+    query = (
+        select(DataKey)
+        .where(DataKey.workspace_id == workspace_id, DataKey.key_version < version)
+        .order_by(DataKey.subject_id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def count_data_keys_below(session: Session, workspace_id: str, version: int) -> int:
+    query = select(func.count()).where(DataKey.workspace_id == workspace_id, DataKey.key_version < version)
+    return session.scalar(query) or 0
+
+
+def insert_data_keys(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(DataKey.__table__.insert(), rows)
+
+
+def rewrap_data_keys(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Bulk update by primary key; rows carry w, s (key) and kv, sh, g, wrapped_key (new values)."""
+    if not rows:
+        return
+    table = DataKey.__table__
+    statement = (
+        update(table)
+        .where(table.c.workspace_id == bindparam("w"), table.c.subject_id == bindparam("s"))
+        .values(
+            key_version=bindparam("kv"),
+            shard=bindparam("sh"),
+            generation=bindparam("g"),
+            wrapped=bindparam("wrapped_key"),
+        )
+    )
+    session.connection().execute(statement, list(rows))
+
+
+def delete_data_key(session: Session, workspace_id: str, subject_id: str) -> None:
+    session.execute(
+        delete(DataKey).where(DataKey.workspace_id == workspace_id, DataKey.subject_id == subject_id)
+    )
+
+
+def shredded(session: Session, workspace_id: str, subject_id: str) -> ShreddedSubject | None:
+    return session.get(ShreddedSubject, (workspace_id, subject_id))
+
+
+def secrets_of_version(keystore: Session, workspace_id: str, version: int) -> list[WrappedSecret]:
+    query = select(WrappedSecret).where(
+        WrappedSecret.workspace_id == workspace_id, WrappedSecret.key_version == version
+    )
+    return list(keystore.scalars(query))
+
+
+def delete_secrets(
+    keystore: Session, workspace_id: str, version: int, kind: str, slot: int, below_generation: int
+) -> None:
+    keystore.execute(
+        delete(WrappedSecret).where(
+            WrappedSecret.workspace_id == workspace_id,
+            WrappedSecret.key_version == version,
+            WrappedSecret.kind == kind,
+            WrappedSecret.slot == slot,
+            WrappedSecret.generation < below_generation,
+        )
+    )
+
+
+def add_all(session: Session, rows: Iterable[object]) -> None:
+    session.add_all(list(rows))

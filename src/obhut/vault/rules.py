@@ -1,0 +1,64 @@
+"""Pure rules of the key hierarchy: names, associated data, shard choice. No I/O, no cryptography.
+
+    provider root key (per workspace and key version; BYOK / HYOK; revocable)
+      └─ shard keys (N per version) and one index root key, wrapped by the root key, kept in the
+         key store, a database apart from the customer data
+           └─ data key (one per customer), wrapped by its shard key, kept beside the customer
+                └─ fields, AES-256-GCM, associated data = workspace, customer, field, data key version
+
+Shredding a customer moves every other data key of its shard to a fresh shard key and destroys the old
+one: a copy of the main database taken earlier then holds a data key wrapped under a key that exists
+nowhere any more. The cost is one shard's re-wrap (customers / N), not a whole rotation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from enum import StrEnum
+
+FIELD_FORMAT_V1 = 1
+BLIND_INDEX_BYTES = 16
+
+
+class VersionState(StrEnum):
+    ACTIVE = "active"  # wraps new data keys
+    RETIRING = "retiring"  # a rotation is moving its data keys to the active version
+    RETIRED = "retired"  # nothing live is wrapped under it; kept to read older backups
+
+
+class SecretKind(StrEnum):
+    SHARD = "shard"
+    INDEX = "index"
+
+
+def root_key_ref(workspace_id: str, version: int) -> str:
+    return f"obhut-{workspace_id}-v{version}"
+
+
+def shard_of(subject_id: str, shards: int) -> int:
+    digest = hashlib.blake2b(subject_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest) % shards
+
+
+def _encode(label: bytes, *parts: str | int) -> bytes:
+    out = bytearray(label)
+    for part in parts:
+        raw = str(part).encode()
+        out += len(raw).to_bytes(4) + raw
+    return bytes(out)
+
+
+def field_aad(workspace_id: str, subject_id: str, field: str, data_key_version: int) -> bytes:
+    return _encode(b"obhut/field/1", workspace_id, subject_id, field, data_key_version)
+
+
+def data_key_aad(workspace_id: str, subject_id: str, key_version: int, shard: int, generation: int) -> bytes:
+    return _encode(b"obhut/data-key/1", workspace_id, subject_id, key_version, shard, generation)
+
+
+def secret_aad(workspace_id: str, key_version: int, kind: SecretKind, slot: int, generation: int) -> bytes:
+    return _encode(b"obhut/secret/1", workspace_id, key_version, kind.value, slot, generation)
+
+
+def index_key_info(index_name: str) -> bytes:
+    return _encode(b"obhut/blind-index/1", index_name)

@@ -1,0 +1,277 @@
+"""The vault: the one place that holds key material, and the lifecycle of a workspace's keys."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from obhut.kit.clock import now
+from obhut.kit.db import after_commit, unit_of_work
+from obhut.kit.errors import ConfigurationError, ConflictError, NotFoundError
+from obhut.vault import repository, rules
+from obhut.vault.cache import KeyCache, SecretId
+from obhut.vault.cipher import Sealer, derive_key, new_key
+from obhut.vault.keyring import Keyring
+from obhut.vault.models import DataKey, KeyVersion, ShardGeneration, ShreddedSubject, WrappedSecret
+from obhut.vault.ports import KeyProvider, WrapItem
+from obhut.vault.rules import SecretKind, VersionState
+
+INDEX_SECRET: SecretId = (SecretKind.INDEX.value, 0, 0)
+
+
+@dataclass(frozen=True)
+class VersionStatus:
+    version: int
+    provider: str
+    key_ref: str
+    origin: str
+    state: str
+    created_at: datetime
+    retired_at: datetime | None
+    revoked_at: datetime | None
+    data_keys: int
+
+
+class Vault:
+    def __init__(
+        self,
+        providers: Mapping[str, KeyProvider],
+        keystore: sessionmaker[Session],
+        cache: KeyCache,
+        shards: int,
+    ) -> None:
+        self._providers = providers
+        self._keystore = keystore
+        self._cache = cache
+        self.shards = shards
+
+    def provider(self, name: str) -> KeyProvider:
+        provider = self._providers.get(name)
+        if provider is None:
+            configured = ", ".join(sorted(self._providers)) or "none"
+            raise ConfigurationError(f"key provider '{name}' is not configured here (configured: {configured})")
+        return provider
+
+    # --- reading ---------------------------------------------------------------------------------
+    def open(self, session: Session, workspace_id: str) -> Keyring:
+        """The workspace's keys for one unit of work; raises if they are revoked."""
+        return Keyring(self, session, workspace_id, repository.key_versions(session, workspace_id))
+
+    def unwrapped_secrets(self, version: KeyVersion, require: SecretId | None = None) -> dict[SecretId, bytes]:
+        secrets = self._cache.get(version.workspace_id, version.version)
+        if secrets is None or (require is not None and require not in secrets):
+            with self._keystore() as keystore:
+                stored = repository.secrets_of_version(keystore, version.workspace_id, version.version)
+            items = [
+                WrapItem(s.wrapped, rules.secret_aad(s.workspace_id, s.key_version, SecretKind(s.kind), s.slot, s.generation))
+                for s in stored
+            ]
+            plain = self.provider(version.provider).unwrap(version.key_ref, items) if items else []
+            secrets = {(s.kind, s.slot, s.generation): p for s, p in zip(stored, plain, strict=True)}
+            self._cache.put(version.workspace_id, version.version, secrets)
+        return secrets
+
+    def index_key(self, version: KeyVersion, index_name: str) -> bytes:
+        secrets = self.unwrapped_secrets(version)
+        slot: SecretId = (f"index/{index_name}", 0, 0)
+        key = secrets.get(slot)
+        if key is None:
+            key = secrets[slot] = derive_key(secrets[INDEX_SECRET], rules.index_key_info(index_name))
+        return key
+
+    # --- provisioning and rotation ------------------------------------------------------------------
+    def provision(
+        self, session: Session, workspace_id: str, provider_name: str, imported_key: bytes | None = None
+    ) -> KeyVersion:
+        if repository.key_versions(session, workspace_id):
+            raise ConflictError(f"workspace '{workspace_id}' already has keys; rotate them instead")
+        return self.create_version(session, workspace_id, 1, provider_name, imported_key, new_key())
+
+    def create_version(
+        self,
+        session: Session,
+        workspace_id: str,
+        version: int,
+        provider_name: str,
+        imported_key: bytes | None,
+        index_secret: bytes,
+    ) -> KeyVersion:
+        """A new root key with fresh shard keys and the workspace's (unchanged) index key wrapped under it."""
+        provider = self.provider(provider_name)
+        ref = rules.root_key_ref(workspace_id, version)
+        if provider.exists(ref):  # left by an attempt that never committed: nothing refers to it
+            provider.destroy(ref)
+        if imported_key is None:
+            provider.create_key(ref)
+        else:
+            provider.import_key(ref, imported_key)
+        plain: list[tuple[SecretKind, int, bytes]] = [(SecretKind.SHARD, s, new_key()) for s in range(self.shards)]
+        plain.append((SecretKind.INDEX, 0, index_secret))
+        items = [WrapItem(p, rules.secret_aad(workspace_id, version, kind, slot, 0)) for kind, slot, p in plain]
+        wrapped = provider.wrap(ref, items)
+        created = now()
+        with unit_of_work(self._keystore) as keystore:
+            keystore.add_all(
+                WrappedSecret(
+                    workspace_id=workspace_id, key_version=version, kind=kind.value, slot=slot,
+                    generation=0, wrapped=w, created_at=created,
+                )
+                for (kind, slot, _), w in zip(plain, wrapped, strict=True)
+            )
+        row = KeyVersion(
+            workspace_id=workspace_id, version=version, provider=provider_name, key_ref=ref,
+            origin="imported" if imported_key else "generated", state=VersionState.ACTIVE.value,
+            created_at=created, retired_at=None, revoked_at=None,
+        )
+        session.add(row)
+        session.add_all(
+            ShardGeneration(workspace_id=workspace_id, key_version=version, shard=s, generation=0)
+            for s in range(self.shards)
+        )
+        session.flush()
+        return row
+
+    def rewrap(self, keyring: Keyring, rows: Sequence[DataKey], target: KeyVersion, session: Session) -> int:
+        """Move data keys to the target version's shard keys (a rotation step). The data keys themselves,
+        and so every encrypted field, stay as they are."""
+        generations = repository.shard_generations(session, keyring.workspace_id, target.version)
+        new_secrets = self.unwrapped_secrets(target)
+        updates = []
+        for dk in rows:
+            old = self.unwrapped_secrets(keyring.versions[dk.key_version], (SecretKind.SHARD.value, dk.shard, dk.generation))
+            old_aad = rules.data_key_aad(dk.workspace_id, dk.subject_id, dk.key_version, dk.shard, dk.generation)
+            data_key = Sealer(old[(SecretKind.SHARD.value, dk.shard, dk.generation)]).open(dk.wrapped, old_aad)
+            shard = rules.shard_of(dk.subject_id, len(generations))
+            generation = generations[shard]
+            aad = rules.data_key_aad(dk.workspace_id, dk.subject_id, target.version, shard, generation)
+            sealer = Sealer(new_secrets[(SecretKind.SHARD.value, shard, generation)])
+            updates.append(
+                {"w": dk.workspace_id, "s": dk.subject_id, "kv": target.version, "sh": shard, "g": generation,
+                 "wrapped_key": sealer.seal(data_key, aad)}
+            )
+        repository.rewrap_data_keys(session, updates)
+        return len(updates)
+
+    # --- revocation ---------------------------------------------------------------------------------
+    def revoke(self, session: Session, workspace_id: str) -> list[KeyVersion]:
+        versions = self._versions(session, workspace_id)
+        for version in versions:
+            self.provider(version.provider).disable(version.key_ref)
+        revoked_at = now()
+        for version in versions:
+            version.revoked_at = version.revoked_at or revoked_at
+        self._cache.drop(workspace_id)
+        return versions
+
+    def restore(self, session: Session, workspace_id: str) -> list[KeyVersion]:
+        versions = self._versions(session, workspace_id)
+        for version in versions:
+            self.provider(version.provider).enable(version.key_ref)
+            version.revoked_at = None
+        self._cache.drop(workspace_id)
+        return versions
+
+    def _versions(self, session: Session, workspace_id: str) -> list[KeyVersion]:
+        versions = repository.key_versions(session, workspace_id)
+        if not versions:
+            raise NotFoundError(f"workspace '{workspace_id}' has no keys")
+        return versions
+
+    def status(self, session: Session, workspace_id: str) -> list[VersionStatus]:
+        counts = dict(
+            session.execute(  # type: ignore[arg-type]
+                select(DataKey.key_version, func.count())
+                .where(DataKey.workspace_id == workspace_id)
+                .group_by(DataKey.key_version)
+            ).all()
+        )
+        return [
+            VersionStatus(
+                v.version, v.provider, v.key_ref, v.origin, v.state, v.created_at, v.retired_at, v.revoked_at,
+                counts.get(v.version, 0),
+            )
+            for v in self._versions(session, workspace_id)
+        ]
+
+    # --- shredding ----------------------------------------------------------------------------------
+    def shred(self, session: Session, workspace_id: str, subject_id: str) -> ShreddedSubject:
+        """Destroy one customer's data key so that no copy of the database can decrypt their fields."""
+        tombstone = repository.shredded(session, workspace_id, subject_id)
+        if tombstone is not None:
+            return tombstone
+        keyring = self.open(session, workspace_id)
+        if session.get(DataKey, (workspace_id, subject_id)) is None:
+            raise NotFoundError(f"customer {subject_id} has no data key in workspace '{workspace_id}'")
+        for version in keyring.versions.values():
+            self._move_shard(session, keyring, version, subject_id)
+        repository.delete_data_key(session, workspace_id, subject_id)
+        tombstone = ShreddedSubject(workspace_id=workspace_id, subject_id=subject_id, shredded_at=now())
+        session.add(tombstone)
+        session.flush()
+        return tombstone
+
+    def _move_shard(self, session: Session, keyring: Keyring, version: KeyVersion, subject_id: str) -> None:
+        """Give the subject's shard in `version` a new generation and re-wrap its other members under it;
+        the old generation is destroyed once the move has committed."""
+        generations = repository.shard_generations(session, version.workspace_id, version.version)
+        shard = rules.shard_of(subject_id, len(generations))
+        old_generation, generation = generations[shard], generations[shard] + 1
+        old_id = (SecretKind.SHARD.value, shard, old_generation)
+        old_secret = self.unwrapped_secrets(version, old_id).get(old_id)
+        new_secret = new_key()
+        aad = rules.secret_aad(version.workspace_id, version.version, SecretKind.SHARD, shard, generation)
+        wrapped = self.provider(version.provider).wrap(version.key_ref, [WrapItem(new_secret, aad)])[0]
+        with unit_of_work(self._keystore) as keystore:
+            keystore.merge(
+                WrappedSecret(
+                    workspace_id=version.workspace_id, key_version=version.version, kind=SecretKind.SHARD.value,
+                    slot=shard, generation=generation, wrapped=wrapped, created_at=now(),
+                )
+            )
+        members = [
+            dk
+            for dk in repository.data_keys_in_shard(session, version.workspace_id, version.version, shard)
+            if dk.subject_id != subject_id
+        ]
+        if members and old_secret is None:
+            raise ConfigurationError(f"shard key {shard} of {version.key_ref} is missing from the key store")
+        updates = []
+        for dk in members:
+            old_aad = rules.data_key_aad(dk.workspace_id, dk.subject_id, dk.key_version, shard, old_generation)
+            data_key = Sealer(old_secret or b"").open(dk.wrapped, old_aad)
+            new_aad = rules.data_key_aad(dk.workspace_id, dk.subject_id, dk.key_version, shard, generation)
+            updates.append(
+                {"w": dk.workspace_id, "s": dk.subject_id, "kv": dk.key_version, "sh": shard, "g": generation,
+                 "wrapped_key": Sealer(new_secret).seal(data_key, new_aad)}
+            )
+        repository.rewrap_data_keys(session, updates)
+        row = session.get(ShardGeneration, (version.workspace_id, version.version, shard))
+        if row is not None:
+            row.generation = generation
+        after_commit(session, lambda: self._destroy_below(version, shard, generation))
+
+    def _destroy_below(self, version: KeyVersion, shard: int, generation: int) -> None:
+        with unit_of_work(self._keystore) as keystore:
+            repository.delete_secrets(
+                keystore, version.workspace_id, version.version, SecretKind.SHARD.value, shard, generation
+            )
+        self._cache.drop(version.workspace_id)
+
+    def sweep(self, session: Session, workspace_id: str) -> int:
+        """Destroy shard keys older than their live generation, left behind if a process stopped between
+        a shred's commit and its clean-up. Returns how many shards were swept."""
+        swept = 0
+        for version in repository.key_versions(session, workspace_id):
+            live = repository.shard_generations(session, workspace_id, version.version)
+            with unit_of_work(self._keystore) as keystore:
+                for secret in repository.secrets_of_version(keystore, workspace_id, version.version):
+                    if secret.kind == SecretKind.SHARD.value and secret.generation < live.get(secret.slot, 0):
+                        keystore.delete(secret)
+                        swept += 1
+        if swept:
+            self._cache.drop(workspace_id)
+        return swept

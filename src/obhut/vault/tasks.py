@@ -1,0 +1,72 @@
+"""Long-running key work, in resumable batches that each commit on their own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from obhut.kit.clock import now
+from obhut.kit.db import unit_of_work
+from obhut.vault import repository
+from obhut.vault.rules import VersionState
+from obhut.vault.service import INDEX_SECRET, Vault
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+@dataclass(frozen=True)
+class RotationReport:
+    workspace_id: str
+    from_versions: list[int]
+    to_version: int
+    rewrapped: int
+    resumed: bool
+
+
+def rotate(
+    vault: Vault,
+    factory: sessionmaker[Session],
+    workspace_id: str,
+    *,
+    imported_key: bytes | None = None,
+    batch_size: int = 5000,
+    progress: Progress | None = None,
+) -> RotationReport:
+    """Create a new key version and move every data key to it. Reads and writes go on meanwhile: new data
+    keys are wrapped under the new version at once, and old ones stay readable until moved. Running it
+    again after an interruption resumes the same rotation instead of starting another."""
+    with unit_of_work(factory) as session:
+        keyring = vault.open(session, workspace_id)
+        retiring = [v.version for v in keyring.versions.values() if v.state == VersionState.RETIRING]
+        resumed = bool(retiring)
+        if not resumed:
+            active = keyring.active
+            index_secret = vault.unwrapped_secrets(active)[INDEX_SECRET]
+            vault.create_version(
+                session, workspace_id, active.version + 1, active.provider, imported_key, index_secret
+            )
+            active.state = VersionState.RETIRING.value
+            retiring = [active.version]
+        target = max(keyring.versions) + (0 if resumed else 1)
+    with unit_of_work(factory) as session:
+        total = repository.count_data_keys_below(session, workspace_id, target)
+    done = 0
+    if progress:
+        progress(done, total)
+    while True:
+        with unit_of_work(factory) as session:
+            keyring = vault.open(session, workspace_id)
+            rows = repository.data_keys_below(session, workspace_id, target, batch_size)
+            if not rows:
+                break
+            done += vault.rewrap(keyring, rows, keyring.versions[target], session)
+        if progress:
+            progress(done, total)
+    with unit_of_work(factory) as session:
+        for version in repository.key_versions(session, workspace_id):
+            if version.state == VersionState.RETIRING:
+                version.state = VersionState.RETIRED.value
+                version.retired_at = now()
+    return RotationReport(workspace_id, retiring, target, done, resumed)

@@ -1,0 +1,1 @@
+"""Workspaces: the tenants. Every table's key starts with a workspace id."""
