@@ -16,6 +16,7 @@ TARGETS = ("main", "keystore")
 def alembic_config(target: str, url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(HERE))
+    config.set_main_option("path_separator", "os")
     config.set_main_option("version_locations", str(HERE / target))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     config.attributes["target"] = target

@@ -1,0 +1,150 @@
+"""The key hierarchy's promises, on SQLite and PostgreSQL: binding, rotation, revocation, shredding."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from obhut.container import Container
+from obhut.customers.models import Customer
+from obhut.kit.db import unit_of_work
+from obhut.vault import tasks
+from obhut.vault.errors import KeyRevokedError, SubjectShreddedError
+from obhut.vault.keyring import IntegrityError
+from obhut.vault.models import DataKey, KeyVersion, WrappedSecret
+from obhut.vault.ports import KeyUnusableError
+from obhut.workspaces import service as workspaces
+from tests.conftest import WORKSPACE, jane
+
+
+def _create(container: Container, count: int = 1, **overrides: Any) -> list[str]:
+    ids = []
+    with unit_of_work(container.sessions) as session:
+        for n in range(count):
+            data = jane(**{"external_ref": f"K-{n:04d}", "email": f"kunde{n}@example.com", **overrides})
+            ids.append(container.customers.create(session, WORKSPACE, data).id)
+    return ids
+
+
+def _read(container: Container, customer_id: str) -> dict[str, Any]:
+    with unit_of_work(container.sessions) as session:
+        return container.customers.get(session, WORKSPACE, customer_id).values
+
+
+class TestCiphertextIsBoundToItsPlace:
+    def test_a_field_copied_to_another_customer_fails_to_decrypt(self, container: Container) -> None:
+        first, second = _create(container, 2)
+        with unit_of_work(container.sessions) as session:
+            source = session.get(Customer, (WORKSPACE, first))
+            assert source is not None
+            session.execute(update(Customer).where(Customer.id == second).values(email=source.email))
+        with pytest.raises(IntegrityError, match="field 'email'"):
+            _read(container, second)
+        assert _read(container, first)["email"] == "kunde0@example.com"
+
+    def test_a_field_moved_to_another_column_fails_to_decrypt(self, container: Container) -> None:
+        (customer_id,) = _create(container)
+        with unit_of_work(container.sessions) as session:
+            row = session.get(Customer, (WORKSPACE, customer_id))
+            assert row is not None
+            row.notes = row.given_name
+        with pytest.raises(IntegrityError, match="field 'notes'"):
+            _read(container, customer_id)
+
+    def test_blind_indexes_differ_between_workspaces(self, container: Container) -> None:
+        with unit_of_work(container.sessions) as session:
+            workspaces.create(session, container.vault, "other")
+            a = container.customers.create(session, WORKSPACE, jane())
+            b = container.customers.create(session, "other", jane())
+            rows = {r.workspace_id: r.email_index for r in session.scalars(select(Customer))}
+        assert a.values["email"] == b.values["email"]
+        assert rows[WORKSPACE] != rows["other"]
+        assert len(rows[WORKSPACE] or b"") == 16
+
+
+class TestRotation:
+    def test_every_data_key_moves_and_data_stays_readable(self, container: Container) -> None:
+        ids = _create(container, 12)
+        seen: list[tuple[int, int]] = []
+        report = tasks.rotate(container.vault, container.sessions, WORKSPACE, batch_size=5,
+                              progress=lambda done, total: seen.append((done, total)))
+        assert (report.to_version, report.rewrapped, report.resumed) == (2, 12, False)
+        assert seen[0] == (0, 12)
+        assert seen[-1] == (12, 12)
+        with unit_of_work(container.sessions) as session:
+            versions = {v.version: v.state for v in session.scalars(select(KeyVersion))}
+            assert set(session.scalars(select(DataKey.key_version))) == {2}
+        assert versions == {1: "retired", 2: "active"}
+        assert all(_read(container, i)["family_name"] == "Musterfrau" for i in ids)
+
+    def test_an_interrupted_rotation_resumes(self, container: Container) -> None:
+        ids = _create(container, 10)
+
+        def stop_after_first_batch(done: int, _total: int) -> None:
+            if done >= 4:
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            tasks.rotate(container.vault, container.sessions, WORKSPACE, batch_size=4, progress=stop_after_first_batch)
+        with unit_of_work(container.sessions) as session:
+            assert sorted(session.scalars(select(DataKey.key_version))) == [1] * 6 + [2] * 4
+        new_id = _create(container, 1, external_ref="K-NEW", email="neu@example.com")[0]
+        report = tasks.rotate(container.vault, container.sessions, WORKSPACE, batch_size=4)
+        assert (report.resumed, report.to_version, report.rewrapped) == (True, 2, 6)
+        assert all(_read(container, i)["given_name"] == "Jane" for i in [*ids, new_id])
+
+
+class TestRevocation:
+    def test_reads_fail_with_the_key_and_date_until_restored(self, container: Container) -> None:
+        (customer_id,) = _create(container)
+        with unit_of_work(container.sessions) as session:
+            container.vault.revoke(session, WORKSPACE)
+        with pytest.raises(KeyRevokedError, match=r"key 'obhut-acme-v1' of workspace 'acme' was revoked on \d{4}-"):
+            _read(container, customer_id)
+        with pytest.raises(KeyRevokedError):
+            _create(container, 1, external_ref="K-X", email="x@example.com")
+        provider = container.vault.provider("local")
+        with pytest.raises(KeyUnusableError, match="disabled"):
+            provider.unwrap("obhut-acme-v1", [])
+        with unit_of_work(container.sessions) as session:
+            container.vault.restore(session, WORKSPACE)
+        assert _read(container, customer_id)["given_name"] == "Jane"
+
+
+class TestShredding:
+    def test_the_customer_is_gone_and_shard_neighbours_stay_readable(self, container: Container) -> None:
+        ids = _create(container, 20)  # 8 shards in tests: several customers share the victim's shard
+        victim, others = ids[0], ids[1:]
+        with unit_of_work(container.sessions) as session:
+            container.customers.shred(session, WORKSPACE, victim)
+        with pytest.raises(SubjectShreddedError, match=f"customer {victim} was destroyed on"):
+            _read(container, victim)
+        assert [_read(container, i)["email"] for i in others] == [f"kunde{n}@example.com" for n in range(1, 20)]
+
+    def test_a_copy_of_the_database_taken_before_cannot_be_decrypted(self, container: Container) -> None:
+        victim, neighbour = _create(container, 2)
+        with unit_of_work(container.sessions) as session:  # the "backup": the rows as they were
+            old_customer = {c.name: getattr(session.get(Customer, (WORKSPACE, victim)), c.name) for c in Customer.__table__.c}
+            old_key = {c.name: getattr(session.get(DataKey, (WORKSPACE, victim)), c.name) for c in DataKey.__table__.c}
+        with unit_of_work(container.sessions) as session:
+            container.customers.delete(session, WORKSPACE, victim)
+        with unit_of_work(container.sessions) as session:  # restore the old copy next to live keys
+            session.execute(Customer.__table__.insert(), [old_customer])
+            session.execute(DataKey.__table__.insert(), [old_key])
+        with pytest.raises(SubjectShreddedError):
+            _read(container, victim)
+        with container.vault._keystore() as keystore:  # noqa: SLF001 - the shard generation is destroyed
+            generations = set(keystore.scalars(
+                select(WrappedSecret.generation).where(WrappedSecret.kind == "shard", WrappedSecret.slot == old_key["shard"])
+            ))
+        assert old_key["generation"] not in generations
+        assert _read(container, neighbour)["given_name"] == "Jane"
+
+    def test_shredding_twice_is_harmless(self, container: Container) -> None:
+        (customer_id,) = _create(container)
+        with unit_of_work(container.sessions) as session:
+            first = container.customers.shred(session, WORKSPACE, customer_id)
+        with unit_of_work(container.sessions) as session:
+            assert container.vault.shred(session, WORKSPACE, customer_id).shredded_at == first
