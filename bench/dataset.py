@@ -12,8 +12,20 @@ import schwifty
 GIVEN = ["Anna", "Ben", "Clara", "David", "Eva", "Felix", "Greta", "Hugo", "Ida", "Jonas", "Kira", "Lukas"]
 FAMILY = ["Muster", "Beispiel", "Probe", "Exempel", "Test", "Platzhalter", "Fiktiv", "Erfunden"]
 CITIES = [("10115", "Berlin"), ("20095", "Hamburg"), ("80331", "München"), ("50667", "Köln")]
-COLUMNS = ["external_ref", "given_name", "family_name", "birth_date", "email", "phone",
-           "address_line1", "postal_code", "city", "country", "iban", "notes"]
+COLUMNS = [
+    "external_ref",
+    "given_name",
+    "family_name",
+    "birth_date",
+    "email",
+    "phone",
+    "address_line1",
+    "postal_code",
+    "city",
+    "country",
+    "iban",
+    "notes",
+]
 
 
 def rows(count: int, seed: int = 7) -> Iterator[dict[str, str]]:

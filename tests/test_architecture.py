@@ -13,14 +13,21 @@ def test_import_contracts_hold() -> None:
     lint_imports = Path(sys.executable).parent / "lint-imports"
     result = subprocess.run(
         [str(lint_imports), "--config", str(ROOT / "pyproject.toml")],
-        cwd=ROOT, capture_output=True, text=True, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "broken" not in result.stdout.split("Contracts:")[-1].split("kept")[0]
 
 
 def test_no_source_file_past_400_lines() -> None:
-    long = {str(p.relative_to(ROOT)): n for p in (ROOT / "src").rglob("*.py") if (n := len(p.read_text().splitlines())) > 400}
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in (ROOT / "src").rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 400
+    }
     assert long == {}
 
 

@@ -68,8 +68,13 @@ class TestRotation:
     def test_every_data_key_moves_and_data_stays_readable(self, container: Container) -> None:
         ids = _create(container, 12)
         seen: list[tuple[int, int]] = []
-        report = tasks.rotate(container.vault, container.sessions, WORKSPACE, batch_size=5,
-                              progress=lambda done, total: seen.append((done, total)))
+        report = tasks.rotate(
+            container.vault,
+            container.sessions,
+            WORKSPACE,
+            batch_size=5,
+            progress=lambda done, total: seen.append((done, total)),
+        )
         assert (report.to_version, report.rewrapped, report.resumed) == (2, 12, False)
         assert seen[0] == (0, 12)
         assert seen[-1] == (12, 12)
@@ -126,7 +131,9 @@ class TestShredding:
     def test_a_copy_of_the_database_taken_before_cannot_be_decrypted(self, container: Container) -> None:
         victim, neighbour = _create(container, 2)
         with unit_of_work(container.sessions) as session:  # the "backup": the rows as they were
-            old_customer = {c.name: getattr(session.get(Customer, (WORKSPACE, victim)), c.name) for c in Customer.__table__.c}
+            old_customer = {
+                c.name: getattr(session.get(Customer, (WORKSPACE, victim)), c.name) for c in Customer.__table__.c
+            }
             old_key = {c.name: getattr(session.get(DataKey, (WORKSPACE, victim)), c.name) for c in DataKey.__table__.c}
         with unit_of_work(container.sessions) as session:
             container.customers.delete(session, WORKSPACE, victim)
@@ -135,10 +142,14 @@ class TestShredding:
             session.execute(DataKey.__table__.insert(), [old_key])
         with pytest.raises(SubjectShreddedError):
             _read(container, victim)
-        with container.vault._keystore() as keystore:  # noqa: SLF001 - the shard generation is destroyed
-            generations = set(keystore.scalars(
-                select(WrappedSecret.generation).where(WrappedSecret.kind == "shard", WrappedSecret.slot == old_key["shard"])
-            ))
+        with container.vault._keystore() as keystore:
+            generations = set(
+                keystore.scalars(
+                    select(WrappedSecret.generation).where(
+                        WrappedSecret.kind == "shard", WrappedSecret.slot == old_key["shard"]
+                    )
+                )
+            )
         assert old_key["generation"] not in generations
         assert _read(container, neighbour)["given_name"] == "Jane"
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-TOKEN_PREFIX = "obhut_adm_"
+TOKEN_PREFIX = "obhut_adm_"  # noqa: S105 - a public prefix, not a secret
 
 
 def new_token() -> str:

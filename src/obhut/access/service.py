@@ -26,8 +26,12 @@ class IssuedToken:
 def create_admin_token(session: Session, label: str, workspace_id: str = ALL_WORKSPACES) -> IssuedToken:
     token = rules.new_token()
     row = AdminToken(
-        workspace_id=workspace_id, token_id=new_id(), token_hash=rules.token_hash(token), label=label,
-        created_at=now(), revoked_at=None,
+        workspace_id=workspace_id,
+        token_id=new_id(),
+        token_hash=rules.token_hash(token),
+        label=label,
+        created_at=now(),
+        revoked_at=None,
     )
     session.add(row)
     session.flush()

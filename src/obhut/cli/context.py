@@ -44,6 +44,11 @@ def ensure_default_workspace(built: Container) -> None:
 
 def progress_bar() -> Progress:
     return Progress(
-        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-        TimeRemainingColumn(), console=console, transient=False,
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
     )

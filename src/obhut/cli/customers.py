@@ -26,7 +26,12 @@ def import_customers(
         with progress_bar() as bar:
             task = bar.add_task(f"importing {file.name}", total=file.stat().st_size)
             report = tasks.import_file(
-                built.customers, built.vault, built.sessions, ws, file, batch_size=batch_size,
+                built.customers,
+                built.vault,
+                built.sessions,
+                ws,
+                file,
+                batch_size=batch_size,
                 progress=lambda done: bar.update(task, completed=done),
             )
     console.print(f"imported {report.imported}, already present {report.duplicates}, rejected {report.rejected}")
@@ -50,8 +55,9 @@ def export_customers(
             else:
                 fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                 with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    count = tasks.export_jsonl(built.customers, built.sessions, ws, handle,
-                                               progress=lambda n: bar.update(task, completed=n))
+                    count = tasks.export_jsonl(
+                        built.customers, built.sessions, ws, handle, progress=lambda n: bar.update(task, completed=n)
+                    )
     console.print(f"exported {count} customers")
 
 

@@ -21,8 +21,16 @@ def status(workspace: str = WORKSPACE) -> None:
         table = Table("version", "key", "provider", "origin", "state", "data keys", "created", "revoked", title=ws)
         for v in built.vault.status(session, ws):
             revoked = f"[red]{v.revoked_at:%Y-%m-%d %H:%M}[/red]" if v.revoked_at else ""
-            table.add_row(str(v.version), v.key_ref, v.provider, v.origin, v.state, str(v.data_keys),
-                          f"{v.created_at:%Y-%m-%d %H:%M}", revoked)
+            table.add_row(
+                str(v.version),
+                v.key_ref,
+                v.provider,
+                v.origin,
+                v.state,
+                str(v.data_keys),
+                f"{v.created_at:%Y-%m-%d %H:%M}",
+                revoked,
+            )
     console.print(table)
 
 
@@ -38,16 +46,24 @@ def rotate(
         with progress_bar() as bar:
             task = bar.add_task("re-wrapping data keys", total=None)
             report = tasks.rotate(
-                built.vault, built.sessions, ws, batch_size=batch_size,
+                built.vault,
+                built.sessions,
+                ws,
+                batch_size=batch_size,
                 imported_key=import_key.read_bytes() if import_key else None,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
     verb = "resumed and finished" if report.resumed else "done"
-    console.print(f"rotation {verb}: v{report.from_versions} -> v{report.to_version}, {report.rewrapped} data keys re-wrapped")
+    console.print(
+        f"rotation {verb}: v{report.from_versions} -> v{report.to_version}, {report.rewrapped} data keys re-wrapped"
+    )
 
 
 @app.command("revoke")
-def revoke(workspace: str = WORKSPACE, yes: bool = typer.Option(False, "--yes", help="Do not ask")) -> None:
+def revoke(
+    workspace: str = WORKSPACE,
+    yes: bool = typer.Option(False, "--yes", help="Do not ask"),  # noqa: FBT003 - typer default
+) -> None:
     """Disable the workspace's keys: from now on no personal data of it can be read or written."""
     with container() as built:
         ws = workspace or built.settings.default_workspace

@@ -49,8 +49,10 @@ def db_upgrade() -> None:
 
 
 @token.command("create")
-def token_create(label: str = typer.Option("admin", help="What the token is for"),
-                 workspace: str = typer.Option("*", help="Limit it to one workspace")) -> None:
+def token_create(
+    label: str = typer.Option("admin", help="What the token is for"),
+    workspace: str = typer.Option("*", help="Limit it to one workspace"),
+) -> None:
     """Print a new admin token once; only its hash is kept."""
     with container() as built, unit_of_work(built.sessions) as session:
         issued = access.create_admin_token(session, label, workspace)

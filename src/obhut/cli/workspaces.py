@@ -22,8 +22,13 @@ def create(
 ) -> None:
     with container() as built, unit_of_work(built.sessions) as session:
         service.create(
-            session, built.vault, workspace_id, name=name, key_provider=key_provider or built.settings.key_provider,
-            default_region=region, imported_key=import_key.read_bytes() if import_key else None,
+            session,
+            built.vault,
+            workspace_id,
+            name=name,
+            key_provider=key_provider or built.settings.key_provider,
+            default_region=region,
+            imported_key=import_key.read_bytes() if import_key else None,
         )
     console.print(f"workspace '{workspace_id}' created")
 

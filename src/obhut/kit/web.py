@@ -37,9 +37,7 @@ def _domain_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ObhutError)
     extra: dict[str, Any] = {}
     if isinstance(error, ValidationFailedError):
-        extra["errors"] = [
-            {"pointer": f"/{e.field}", "detail": e.message, "code": e.code} for e in error.errors
-        ]
+        extra["errors"] = [{"pointer": f"/{e.field}", "detail": e.message, "code": e.code} for e in error.errors]
     return problem(error.status, error.kind, error.title, error.detail, **extra)
 
 

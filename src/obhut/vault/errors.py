@@ -26,8 +26,7 @@ class SubjectShreddedError(GoneError):
     def __init__(self, subject_id: str, shredded_at: datetime | None) -> None:
         when = f" on {shredded_at:%Y-%m-%d %H:%M} UTC" if shredded_at else ""
         super().__init__(
-            f"the data key of customer {subject_id} was destroyed{when}; its personal data is "
-            "unrecoverable by design"
+            f"the data key of customer {subject_id} was destroyed{when}; its personal data is unrecoverable by design"
         )
 
 

@@ -3,10 +3,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from obhut.vault.models import DataKey, KeyVersion, ShardGeneration, ShreddedSubject, WrappedSecret
+
+_DATA_KEYS: Table = DataKey.__table__  # type: ignore[assignment]
 
 
 def key_versions(session: Session, workspace_id: str) -> list[KeyVersion]:
@@ -18,7 +20,7 @@ def shard_generations(session: Session, workspace_id: str, version: int) -> dict
     query = select(ShardGeneration.shard, ShardGeneration.generation).where(
         ShardGeneration.workspace_id == workspace_id, ShardGeneration.key_version == version
     )
-    return {shard: generation for shard, generation in session.execute(query)}
+    return dict(session.execute(query).tuples().all())
 
 
 def data_keys(session: Session, workspace_id: str, subject_ids: Sequence[str]) -> list[DataKey]:
@@ -50,14 +52,14 @@ def count_data_keys_below(session: Session, workspace_id: str, version: int) -> 
 
 def insert_data_keys(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        session.execute(DataKey.__table__.insert(), rows)
+        session.execute(_DATA_KEYS.insert(), rows)
 
 
 def rewrap_data_keys(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Bulk update by primary key; rows carry w, s (key) and kv, sh, g, wrapped_key (new values)."""
     if not rows:
         return
-    table = DataKey.__table__
+    table = _DATA_KEYS
     statement = (
         update(table)
         .where(table.c.workspace_id == bindparam("w"), table.c.subject_id == bindparam("s"))
@@ -72,9 +74,7 @@ def rewrap_data_keys(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def delete_data_key(session: Session, workspace_id: str, subject_id: str) -> None:
-    session.execute(
-        delete(DataKey).where(DataKey.workspace_id == workspace_id, DataKey.subject_id == subject_id)
-    )
+    session.execute(delete(DataKey).where(DataKey.workspace_id == workspace_id, DataKey.subject_id == subject_id))
 
 
 def shredded(session: Session, workspace_id: str, subject_id: str) -> ShreddedSubject | None:

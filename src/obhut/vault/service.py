@@ -67,7 +67,9 @@ class Vault:
             with self._keystore() as keystore:
                 stored = repository.secrets_of_version(keystore, version.workspace_id, version.version)
             items = [
-                WrapItem(s.wrapped, rules.secret_aad(s.workspace_id, s.key_version, SecretKind(s.kind), s.slot, s.generation))
+                WrapItem(
+                    s.wrapped, rules.secret_aad(s.workspace_id, s.key_version, SecretKind(s.kind), s.slot, s.generation)
+                )
                 for s in stored
             ]
             plain = self.provider(version.provider).unwrap(version.key_ref, items) if items else []
@@ -117,15 +119,26 @@ class Vault:
         with unit_of_work(self._keystore) as keystore:
             keystore.add_all(
                 WrappedSecret(
-                    workspace_id=workspace_id, key_version=version, kind=kind.value, slot=slot,
-                    generation=0, wrapped=w, created_at=created,
+                    workspace_id=workspace_id,
+                    key_version=version,
+                    kind=kind.value,
+                    slot=slot,
+                    generation=0,
+                    wrapped=w,
+                    created_at=created,
                 )
                 for (kind, slot, _), w in zip(plain, wrapped, strict=True)
             )
         row = KeyVersion(
-            workspace_id=workspace_id, version=version, provider=provider_name, key_ref=ref,
-            origin="imported" if imported_key else "generated", state=VersionState.ACTIVE.value,
-            created_at=created, retired_at=None, revoked_at=None,
+            workspace_id=workspace_id,
+            version=version,
+            provider=provider_name,
+            key_ref=ref,
+            origin="imported" if imported_key else "generated",
+            state=VersionState.ACTIVE.value,
+            created_at=created,
+            retired_at=None,
+            revoked_at=None,
         )
         session.add(row)
         session.add_all(
@@ -142,7 +155,9 @@ class Vault:
         new_secrets = self.unwrapped_secrets(target)
         updates = []
         for dk in rows:
-            old = self.unwrapped_secrets(keyring.versions[dk.key_version], (SecretKind.SHARD.value, dk.shard, dk.generation))
+            old = self.unwrapped_secrets(
+                keyring.versions[dk.key_version], (SecretKind.SHARD.value, dk.shard, dk.generation)
+            )
             old_aad = rules.data_key_aad(dk.workspace_id, dk.subject_id, dk.key_version, dk.shard, dk.generation)
             data_key = Sealer(old[(SecretKind.SHARD.value, dk.shard, dk.generation)]).open(dk.wrapped, old_aad)
             shard = rules.shard_of(dk.subject_id, len(generations))
@@ -150,8 +165,14 @@ class Vault:
             aad = rules.data_key_aad(dk.workspace_id, dk.subject_id, target.version, shard, generation)
             sealer = Sealer(new_secrets[(SecretKind.SHARD.value, shard, generation)])
             updates.append(
-                {"w": dk.workspace_id, "s": dk.subject_id, "kv": target.version, "sh": shard, "g": generation,
-                 "wrapped_key": sealer.seal(data_key, aad)}
+                {
+                    "w": dk.workspace_id,
+                    "s": dk.subject_id,
+                    "kv": target.version,
+                    "sh": shard,
+                    "g": generation,
+                    "wrapped_key": sealer.seal(data_key, aad),
+                }
             )
         repository.rewrap_data_keys(session, updates)
         return len(updates)
@@ -183,7 +204,7 @@ class Vault:
 
     def status(self, session: Session, workspace_id: str) -> list[VersionStatus]:
         counts = dict(
-            session.execute(  # type: ignore[arg-type]
+            session.execute(
                 select(DataKey.key_version, func.count())
                 .where(DataKey.workspace_id == workspace_id)
                 .group_by(DataKey.key_version)
@@ -191,7 +212,14 @@ class Vault:
         )
         return [
             VersionStatus(
-                v.version, v.provider, v.key_ref, v.origin, v.state, v.created_at, v.retired_at, v.revoked_at,
+                v.version,
+                v.provider,
+                v.key_ref,
+                v.origin,
+                v.state,
+                v.created_at,
+                v.retired_at,
+                v.revoked_at,
                 counts.get(v.version, 0),
             )
             for v in self._versions(session, workspace_id)
@@ -207,14 +235,14 @@ class Vault:
         if session.get(DataKey, (workspace_id, subject_id)) is None:
             raise NotFoundError(f"customer {subject_id} has no data key in workspace '{workspace_id}'")
         for version in keyring.versions.values():
-            self._move_shard(session, keyring, version, subject_id)
+            self._move_shard(session, version, subject_id)
         repository.delete_data_key(session, workspace_id, subject_id)
         tombstone = ShreddedSubject(workspace_id=workspace_id, subject_id=subject_id, shredded_at=now())
         session.add(tombstone)
         session.flush()
         return tombstone
 
-    def _move_shard(self, session: Session, keyring: Keyring, version: KeyVersion, subject_id: str) -> None:
+    def _move_shard(self, session: Session, version: KeyVersion, subject_id: str) -> None:
         """Give the subject's shard in `version` a new generation and re-wrap its other members under it;
         the old generation is destroyed once the move has committed."""
         generations = repository.shard_generations(session, version.workspace_id, version.version)
@@ -228,8 +256,13 @@ class Vault:
         with unit_of_work(self._keystore) as keystore:
             keystore.merge(
                 WrappedSecret(
-                    workspace_id=version.workspace_id, key_version=version.version, kind=SecretKind.SHARD.value,
-                    slot=shard, generation=generation, wrapped=wrapped, created_at=now(),
+                    workspace_id=version.workspace_id,
+                    key_version=version.version,
+                    kind=SecretKind.SHARD.value,
+                    slot=shard,
+                    generation=generation,
+                    wrapped=wrapped,
+                    created_at=now(),
                 )
             )
         members = [
@@ -245,8 +278,14 @@ class Vault:
             data_key = Sealer(old_secret or b"").open(dk.wrapped, old_aad)
             new_aad = rules.data_key_aad(dk.workspace_id, dk.subject_id, dk.key_version, shard, generation)
             updates.append(
-                {"w": dk.workspace_id, "s": dk.subject_id, "kv": dk.key_version, "sh": shard, "g": generation,
-                 "wrapped_key": Sealer(new_secret).seal(data_key, new_aad)}
+                {
+                    "w": dk.workspace_id,
+                    "s": dk.subject_id,
+                    "kv": dk.key_version,
+                    "sh": shard,
+                    "g": generation,
+                    "wrapped_key": Sealer(new_secret).seal(data_key, new_aad),
+                }
             )
         repository.rewrap_data_keys(session, updates)
         row = session.get(ShardGeneration, (version.workspace_id, version.version, shard))

@@ -44,9 +44,7 @@ def rotate(
         if not resumed:
             active = keyring.active
             index_secret = vault.unwrapped_secrets(active)[INDEX_SECRET]
-            vault.create_version(
-                session, workspace_id, active.version + 1, active.provider, imported_key, index_secret
-            )
+            vault.create_version(session, workspace_id, active.version + 1, active.provider, imported_key, index_secret)
             active.state = VersionState.RETIRING.value
             retiring = [active.version]
         target = max(keyring.versions) + (0 if resumed else 1)

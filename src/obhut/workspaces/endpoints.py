@@ -47,14 +47,20 @@ def _vault(request: Request) -> Vault:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create_workspace(body: WorkspaceIn, request: Request, session: DbSession, admin: Admin) -> WorkspaceOut:
+def create_workspace(body: WorkspaceIn, request: Request, session: DbSession, _admin: Admin) -> WorkspaceOut:
     workspace = service.create(
-        session, _vault(request), body.workspace_id, name=body.name,
-        key_provider=body.key_provider, default_region=body.default_region,
+        session,
+        _vault(request),
+        body.workspace_id,
+        name=body.name,
+        key_provider=body.key_provider,
+        default_region=body.default_region,
     )
     return WorkspaceOut.model_validate(workspace, from_attributes=True)
 
 
 @router.get("/{workspace_id}/keys")
 def key_status(workspace_id: str, request: Request, session: DbSession, _admin: Admin) -> list[KeyVersionOut]:
-    return [KeyVersionOut.model_validate(v, from_attributes=True) for v in _vault(request).status(session, workspace_id)]
+    return [
+        KeyVersionOut.model_validate(v, from_attributes=True) for v in _vault(request).status(session, workspace_id)
+    ]

@@ -49,7 +49,7 @@ class LocalKeyProvider:
                 f"key file {self._path} is readable by others (mode {oct(info.st_mode & 0o777)}); "
                 f"run 'chmod 600 {self._path}'"
             )
-        content = json.loads(self._path.read_text(encoding="utf-8"))
+        content: dict[str, Any] = json.loads(self._path.read_text(encoding="utf-8"))
         if content.get("format") != _FORMAT:
             raise ConfigurationError(f"{self._path} is not an Obhut key file")
         self._cache, self._mtime_ns, self._aeads = content, info.st_mtime_ns, {}
@@ -110,16 +110,14 @@ class LocalKeyProvider:
                         serialization.NoEncryption(),
                     ).decode()
             pem = self._load()["wrapping_key"]
-        key = serialization.load_pem_private_key(pem.encode(), password=None)
-        if not isinstance(key, rsa.RSAPrivateKey):
+        loaded = serialization.load_pem_private_key(pem.encode(), password=None)
+        if not isinstance(loaded, rsa.RSAPrivateKey):
             raise ConfigurationError("the key file's wrapping key is not an RSA key")
-        return key
+        return loaded
 
     def wrapping_public_key_pem(self) -> str:
         public = self._wrapping_private_key().public_key()
-        return public.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        ).decode()
+        return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
     def import_key(self, ref: str, wrapped_material: bytes) -> None:
         private = self._wrapping_private_key()

@@ -141,8 +141,7 @@ class OpenBaoKeyProvider:
             return self._provider_error(refused, f"{action} with root key '{ref}'")
         if "soft-deleted" in text:
             return KeyUnusableError(
-                f"root key '{ref}' is disabled (soft-deleted) in OpenBao; ask your key administrator to "
-                "enable it again"
+                f"root key '{ref}' is disabled (soft-deleted) in OpenBao; ask your key administrator to enable it again"
             )
         if "not found" in text:
             return KeyUnusableError(f"root key '{ref}' does not exist in OpenBao Transit at '{self._mount}'")
@@ -210,8 +209,7 @@ class OpenBaoKeyProvider:
         # destroyed key back as a new one; so check the key first. The server still refuses soft-deleted keys.
         if self._existing_key(ref).get("soft_deleted"):
             raise KeyUnusableError(
-                f"root key '{ref}' is disabled (soft-deleted) in OpenBao; ask your key administrator to "
-                "enable it again"
+                f"root key '{ref}' is disabled (soft-deleted) in OpenBao; ask your key administrator to enable it again"
             )
         out: list[bytes] = []
         for chunk in _chunks(items):
@@ -227,9 +225,7 @@ class OpenBaoKeyProvider:
         out: list[bytes] = []
         for chunk in _chunks(items):
             try:
-                batch = [
-                    {"ciphertext": i.data.decode("ascii"), "associated_data": _b64(i.aad)} for i in chunk
-                ]
+                batch = [{"ciphertext": i.data.decode("ascii"), "associated_data": _b64(i.aad)} for i in chunk]
             except UnicodeDecodeError:
                 raise KeyUnusableError(
                     f"a secret given to root key '{ref}' is not an OpenBao Transit ciphertext"

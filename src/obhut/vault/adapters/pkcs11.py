@@ -57,8 +57,7 @@ _BAD_CIPHERTEXT = (
 _BAD_WRAPPED_KEY = (*_BAD_CIPHERTEXT, pkcs11.WrappedKeyInvalid, pkcs11.WrappedKeyLenRange, pkcs11.DataInvalid)
 _GONE = (pkcs11.SessionClosed, pkcs11.SessionHandleInvalid, pkcs11.DeviceRemoved, pkcs11.TokenNotPresent)
 _IMPORT_HINT = (
-    "wrap it for the public key 'obhut keys wrapping-key' prints "
-    "(RSA-OAEP SHA-256 + AES key wrap with padding)"
+    "wrap it for the public key 'obhut keys wrapping-key' prints (RSA-OAEP SHA-256 + AES key wrap with padding)"
 )
 
 
@@ -114,13 +113,10 @@ class Pkcs11KeyProvider:
             token = pkcs11.lib(self._module_path).get_token(token_label=self._token_label)
         except pkcs11.NoSuchToken:
             raise ConfigurationError(
-                f"there is no {where}; create it, e.g. 'softhsm2-util --init-token --free "
-                f"--label {self._token_label}'"
+                f"there is no {where}; create it, e.g. 'softhsm2-util --init-token --free --label {self._token_label}'"
             ) from None
         except pkcs11.PKCS11Error as error:
-            raise ConfigurationError(
-                f"the PKCS#11 module {self._module_path} cannot be loaded: {error}"
-            ) from None
+            raise ConfigurationError(f"the PKCS#11 module {self._module_path} cannot be loaded: {error}") from None
         try:
             self._session = token.open(rw=True, user_pin=self._pin)
         except pkcs11.UserAlreadyLoggedIn:
@@ -187,9 +183,7 @@ class Pkcs11KeyProvider:
                 self._keys[ref] = key
         return key
 
-    def _apply(
-        self, session: Any, ref: str, operation: Callable[[Any], list[bytes]], *, unwrap: bool
-    ) -> list[bytes]:
+    def _apply(self, session: Any, ref: str, operation: Callable[[Any], list[bytes]], *, unwrap: bool) -> list[bytes]:
         key = self._key(session, ref)
         disabled = KeyUnusableError(
             f"root key '{ref}' is disabled on PKCS#11 token '{self._token_label}'; ask your key "
@@ -205,9 +199,7 @@ class Pkcs11KeyProvider:
             if not (key[Attribute.ENCRYPT] and key[Attribute.DECRYPT]):
                 raise disabled from None
             if unwrap and isinstance(error, _BAD_CIPHERTEXT):
-                raise KeyUnusableError(
-                    f"a secret wrapped under root key '{ref}' failed to authenticate"
-                ) from None
+                raise KeyUnusableError(f"a secret wrapped under root key '{ref}' failed to authenticate") from None
             raise
 
     def _with_key(self, ref: str, operation: Callable[[Any], list[bytes]], *, unwrap: bool) -> list[bytes]:
@@ -324,9 +316,7 @@ class Pkcs11KeyProvider:
                 finally:
                     ephemeral.destroy()
             except (ValueError, *_BAD_WRAPPED_KEY):
-                raise KeyUnusableError(
-                    f"the imported key material could not be unwrapped; {_IMPORT_HINT}"
-                ) from None
+                raise KeyUnusableError(f"the imported key material could not be unwrapped; {_IMPORT_HINT}") from None
             # SoftHSM2 leaves CKA_VALUE_LEN empty on unwrapped keys and takes any length; 40 wrapped bytes
             # hold 25 to 32, and of those only 32 makes a working AES key.
             try:
@@ -342,9 +332,7 @@ class Pkcs11KeyProvider:
             for item in items:
                 nonce = os.urandom(_NONCE)
                 params = GCMParams(nonce, item.aad, _TAG_BITS)
-                out.append(
-                    nonce + key.encrypt(item.data, mechanism=Mechanism.AES_GCM, mechanism_param=params)
-                )
+                out.append(nonce + key.encrypt(item.data, mechanism=Mechanism.AES_GCM, mechanism_param=params))
             return out
 
         return self._with_key(ref, encrypt_all, unwrap=False)
@@ -357,9 +345,7 @@ class Pkcs11KeyProvider:
             out = []
             for item in items:
                 params = GCMParams(item.data[:_NONCE], item.aad, _TAG_BITS)
-                out.append(
-                    key.decrypt(item.data[_NONCE:], mechanism=Mechanism.AES_GCM, mechanism_param=params)
-                )
+                out.append(key.decrypt(item.data[_NONCE:], mechanism=Mechanism.AES_GCM, mechanism_param=params))
             return out
 
         return self._with_key(ref, decrypt_all, unwrap=True)
