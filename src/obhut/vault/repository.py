@@ -20,7 +20,7 @@ def shard_generations(session: Session, workspace_id: str, version: int) -> dict
     query = select(ShardGeneration.shard, ShardGeneration.generation).where(
         ShardGeneration.workspace_id == workspace_id, ShardGeneration.key_version == version
     )
-    return dict(session.execute(query).tuples().all())
+    return {int(shard): int(generation) for shard, generation in session.execute(query)}
 
 
 def data_keys(session: Session, workspace_id: str, subject_ids: Sequence[str]) -> list[DataKey]:
