@@ -34,7 +34,7 @@ def held_provider(request: pytest.FixtureRequest) -> KeyProvider:
 
 def _vault(container: Container, provider: KeyProvider) -> Vault:
     providers = {provider.name: provider, "local": container.vault.provider("local")}
-    return Vault(providers, container.vault._keystore, KeyCache(300), shards=8)  # noqa: SLF001
+    return Vault(providers, container.vault._keystore, KeyCache(300), shards=8)
 
 
 class TestHoldYourOwnKey:
