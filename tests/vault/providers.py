@@ -57,9 +57,7 @@ def _softhsm_token() -> str:
     """
     module, util = softhsm_module(), shutil.which("softhsm2-util")
     if module is None or util is None:
-        unavailable(
-            "SoftHSM2", "install it with 'apt-get install -y softhsm2' (scripts/install-system-deps.sh)"
-        )
+        unavailable("SoftHSM2", "install it with 'apt-get install -y softhsm2' (scripts/install-system-deps.sh)")
         raise AssertionError  # unreachable: unavailable() skips or fails
     home = Path(tempfile.mkdtemp(prefix="obhut-softhsm-"))
     atexit.register(shutil.rmtree, home, ignore_errors=True)
@@ -71,9 +69,7 @@ def _softhsm_token() -> str:
     )
     os.environ["SOFTHSM2_CONF"] = str(config)
     init = [util, "--init-token", "--free", "--label", SOFTHSM_TOKEN_LABEL]
-    subprocess.run(
-        [*init, "--pin", SOFTHSM_PIN, "--so-pin", _SOFTHSM_SO_PIN], check=True, capture_output=True
-    )
+    subprocess.run([*init, "--pin", SOFTHSM_PIN, "--so-pin", _SOFTHSM_SO_PIN], check=True, capture_output=True)
     return module
 
 

@@ -101,9 +101,7 @@ class TestKeyProviderContract:
         with pytest.raises(KeyUnusableError):
             key_provider.unwrap(root_key_ref, moved)
 
-    def test_a_secret_wrapped_under_another_key_is_refused(
-        self, key_provider: KeyProvider, root_key_ref: str
-    ) -> None:
+    def test_a_secret_wrapped_under_another_key_is_refused(self, key_provider: KeyProvider, root_key_ref: str) -> None:
         other = f"{root_key_ref}-other"
         key_provider.create_key(root_key_ref)
         key_provider.create_key(other)
@@ -112,9 +110,7 @@ class TestKeyProviderContract:
         with pytest.raises(KeyUnusableError):
             key_provider.unwrap(root_key_ref, wrapped_items(wrapped, items))
 
-    def test_disable_refuses_both_ways_and_enable_restores(
-        self, key_provider: KeyProvider, root_key_ref: str
-    ) -> None:
+    def test_disable_refuses_both_ways_and_enable_restores(self, key_provider: KeyProvider, root_key_ref: str) -> None:
         key_provider.create_key(root_key_ref)
         items = secrets_batch(3)
         wrapped = wrapped_items(key_provider.wrap(root_key_ref, items), items)
@@ -130,9 +126,7 @@ class TestKeyProviderContract:
         assert key_provider.unwrap(root_key_ref, wrapped) == [i.data for i in items]
         assert len(key_provider.wrap(root_key_ref, items)) == 3
 
-    def test_destroy_makes_everything_unrecoverable(
-        self, key_provider: KeyProvider, root_key_ref: str
-    ) -> None:
+    def test_destroy_makes_everything_unrecoverable(self, key_provider: KeyProvider, root_key_ref: str) -> None:
         key_provider.create_key(root_key_ref)
         items = secrets_batch(3)
         wrapped = wrapped_items(key_provider.wrap(root_key_ref, items), items)
@@ -146,9 +140,7 @@ class TestKeyProviderContract:
         assert not key_provider.exists(root_key_ref)  # wrapping did not bring it back
         key_provider.destroy(root_key_ref)  # a second destroy is harmless
 
-    def test_an_unknown_ref_is_unusable_and_stays_unknown(
-        self, key_provider: KeyProvider, root_key_ref: str
-    ) -> None:
+    def test_an_unknown_ref_is_unusable_and_stays_unknown(self, key_provider: KeyProvider, root_key_ref: str) -> None:
         with pytest.raises(KeyUnusableError, match="does not exist"):
             key_provider.wrap(root_key_ref, secrets_batch(1))
         with pytest.raises(KeyUnusableError):
@@ -189,9 +181,7 @@ class TestKeyProviderContract:
             key_provider.import_key(root_key_ref, bytes(blob))
         assert not key_provider.exists(root_key_ref)
 
-    def test_material_wrapped_for_another_key_is_refused(
-        self, key_provider: KeyProvider, root_key_ref: str
-    ) -> None:
+    def test_material_wrapped_for_another_key_is_refused(self, key_provider: KeyProvider, root_key_ref: str) -> None:
         with pytest.raises(KeyUnusableError):
             key_provider.import_key(root_key_ref, wrap_for_import(stranger_public_pem(), os.urandom(32)))
         assert not key_provider.exists(root_key_ref)

@@ -159,3 +159,19 @@ class TestShredding:
             first = container.customers.shred(session, WORKSPACE, customer_id)
         with unit_of_work(container.sessions) as session:
             assert container.vault.shred(session, WORKSPACE, customer_id).shredded_at == first
+
+
+class TestSweep:
+    def test_a_shred_interrupted_before_its_clean_up_is_finished_by_sweep(self, container: Container) -> None:
+        victim, _neighbour = _create(container, 2)
+        with unit_of_work(container.sessions) as session:
+            container.customers.shred(session, WORKSPACE, victim)
+            session.info.pop("obhut.after_commit")  # the process dies right after the commit
+        with container.vault._keystore() as keystore:  # noqa: SLF001
+            before = len(list(keystore.scalars(select(WrappedSecret.generation).where(WrappedSecret.kind == "shard"))))
+        with unit_of_work(container.sessions) as session:
+            assert container.vault.sweep(session, WORKSPACE) == 1
+            assert container.vault.sweep(session, WORKSPACE) == 0
+        with container.vault._keystore() as keystore:  # noqa: SLF001
+            after = len(list(keystore.scalars(select(WrappedSecret.generation).where(WrappedSecret.kind == "shard"))))
+        assert (before, after) == (9, 8)

@@ -9,6 +9,7 @@ from obhut.cli import customers, keys, workspaces
 from obhut.cli.context import console, container
 from obhut.kit.db import unit_of_work
 from obhut.kit.settings import Settings
+from obhut.workspaces import service as workspaces_service
 
 app = typer.Typer(help="Obhut: privacy-first customer identity and data platform.", no_args_is_help=True)
 db = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -32,10 +33,12 @@ def serve(
 
     with container() as built:
         with unit_of_work(built.sessions) as session:
+            for workspace in workspaces_service.list_all(session):  # finish shreds a crash interrupted
+                built.vault.sweep(session, workspace.workspace_id)
             if not access.has_admin_tokens(session):
                 issued = access.create_admin_token(session, "first run")
                 console.print("[bold]First run:[/bold] an admin token for the API (shown once, store it now):")
-                print(issued.token)  # noqa: T201 - the token goes to stdout, where it can be captured
+                print(issued.token, flush=True)  # noqa: T201 - stdout, where it can be captured
         settings = built.settings
         console.print(f"Obhut on http://{host or settings.host}:{port or settings.port}{'/api/v1/docs'}")
         uvicorn.run(create_app(container=built), host=host or settings.host, port=port or settings.port)

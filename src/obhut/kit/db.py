@@ -64,7 +64,9 @@ def build_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).parent
+            if not folder.exists():
+                folder.mkdir(parents=True, mode=0o700)  # database files, WAL and key file: owner only
         engine = create_engine(url)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
