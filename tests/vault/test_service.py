@@ -167,11 +167,11 @@ class TestSweep:
         with unit_of_work(container.sessions) as session:
             container.customers.shred(session, WORKSPACE, victim)
             session.info.pop("obhut.after_commit")  # the process dies right after the commit
-        with container.vault._keystore() as keystore:  # noqa: SLF001
+        with container.vault._keystore() as keystore:
             before = len(list(keystore.scalars(select(WrappedSecret.generation).where(WrappedSecret.kind == "shard"))))
         with unit_of_work(container.sessions) as session:
             assert container.vault.sweep(session, WORKSPACE) == 1
             assert container.vault.sweep(session, WORKSPACE) == 0
-        with container.vault._keystore() as keystore:  # noqa: SLF001
+        with container.vault._keystore() as keystore:
             after = len(list(keystore.scalars(select(WrappedSecret.generation).where(WrappedSecret.kind == "shard"))))
         assert (before, after) == (9, 8)

@@ -23,7 +23,9 @@ def create_customer(
 
 
 @router.get("/{customer_id}")
-def read_customer(workspace_id: str, customer_id: str, request: Request, session: DbSession, _admin: Admin) -> CustomerOut:
+def read_customer(
+    workspace_id: str, customer_id: str, request: Request, session: DbSession, _admin: Admin
+) -> CustomerOut:
     return CustomerOut.of(_service(request).get(session, workspace_id, customer_id))
 
 
@@ -36,7 +38,9 @@ def update_customer(
 
 
 @router.delete("/{customer_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_customer(workspace_id: str, customer_id: str, request: Request, session: DbSession, _admin: Admin) -> Response:
+def delete_customer(
+    workspace_id: str, customer_id: str, request: Request, session: DbSession, _admin: Admin
+) -> Response:
     """Erases the customer: shreds the data key, then removes the row."""
     _service(request).delete(session, workspace_id, customer_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -49,7 +53,9 @@ def shred_customer(workspace_id: str, customer_id: str, request: Request, sessio
 
 
 @router.post("/lookup")
-def lookup_customers(workspace_id: str, body: Lookup, request: Request, session: DbSession, _admin: Admin) -> LookupResult:
+def lookup_customers(
+    workspace_id: str, body: Lookup, request: Request, session: DbSession, _admin: Admin
+) -> LookupResult:
     field, value = body.key()
     records = _service(request).lookup(session, workspace_id, field, value)
     return LookupResult(customers=[CustomerOut.of(r) for r in records])
