@@ -28,16 +28,17 @@ class IntegrityError(ObhutError):
 class SubjectCipher:
     """Encrypts and decrypts the fields of one customer, each bound to its workspace, customer and field."""
 
-    __slots__ = ("_sealer", "data_key_version", "subject_id", "workspace_id")
+    __slots__ = ("_prefix", "_sealer", "data_key_version", "subject_id", "workspace_id")
 
     def __init__(self, workspace_id: str, subject_id: str, data_key: bytes, data_key_version: int) -> None:
         self.workspace_id = workspace_id
         self.subject_id = subject_id
         self.data_key_version = data_key_version
         self._sealer = Sealer(data_key)
+        self._prefix = rules.field_aad_prefix(workspace_id, subject_id)
 
     def _aad(self, field: str) -> bytes:
-        return rules.field_aad(self.workspace_id, self.subject_id, field, self.data_key_version)
+        return self._prefix + rules.field_aad_suffix(field, self.data_key_version)
 
     def seal(self, field: str, plaintext: bytes) -> bytes:
         return self._sealer.seal(plaintext, self._aad(field))

@@ -13,6 +13,7 @@ nowhere any more. The cost is one shard's re-wrap (customers / N), not a whole r
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from enum import StrEnum
 
@@ -49,7 +50,17 @@ def _encode(label: bytes, *parts: str | int) -> bytes:
 
 
 def field_aad(workspace_id: str, subject_id: str, field: str, data_key_version: int) -> bytes:
-    return _encode(b"obhut/field/1", workspace_id, subject_id, field, data_key_version)
+    return field_aad_prefix(workspace_id, subject_id) + field_aad_suffix(field, data_key_version)
+
+
+def field_aad_prefix(workspace_id: str, subject_id: str) -> bytes:
+    """The customer's part of a field's associated data, computed once per customer, not per field."""
+    return _encode(b"obhut/field/1", workspace_id, subject_id)
+
+
+@functools.cache
+def field_aad_suffix(field: str, data_key_version: int) -> bytes:
+    return _encode(b"", field, data_key_version)
 
 
 def data_key_aad(workspace_id: str, subject_id: str, key_version: int, shard: int, generation: int) -> bytes:

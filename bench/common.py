@@ -1,0 +1,69 @@
+"""Shared set-up for benchmarks: throwaway SQLite files or PostgreSQL databases, a container, a workspace."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+from sqlalchemy import Column, Index, LargeBinary, MetaData, String, Table, Text
+
+from obhut import migrations
+from obhut.container import Container, build
+from obhut.kit.db import unit_of_work
+from obhut.kit.settings import Settings
+from obhut.workspaces import service as workspaces
+
+PG = "postgresql://postgres@127.0.0.1:5432"
+WORKSPACE = "bench"
+
+plain_metadata = MetaData()
+plain_customers = Table(
+    "plain_customers",
+    plain_metadata,
+    Column("workspace_id", String(63), primary_key=True),
+    Column("id", String(36), primary_key=True),
+    *(Column(name, Text) for name in ("external_ref", "given_name", "family_name", "birth_date", "email", "phone",
+                                       "postal_address", "iban", "notes")),
+    Column("spare", LargeBinary),
+    Index("ix_plain_email", "workspace_id", "email"),
+    Index("ix_plain_phone", "workspace_id", "phone"),
+    Index("ix_plain_iban", "workspace_id", "iban"),
+)
+
+
+@contextmanager
+def databases(backend: str, folder: Path) -> Iterator[Settings]:
+    """Fresh, migrated databases for one benchmark run; PostgreSQL ones are dropped afterwards."""
+    if backend == "sqlite":
+        settings = Settings(data_dir=folder, key_file=folder / "master.key")
+        migrations.upgrade(settings)
+        yield settings
+        return
+    names = [f"obhut_bench_{kind}_{uuid.uuid4().hex[:8]}" for kind in ("main", "keys")]
+    with psycopg.connect(f"{PG}/test", autocommit=True) as admin:
+        for name in names:
+            admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        settings = Settings(data_dir=folder, key_file=folder / "master.key",
+                            database_url=f"{PG}/{names[0]}", keystore_url=f"{PG}/{names[1]}")
+        migrations.upgrade(settings)
+        yield settings
+    finally:
+        with psycopg.connect(f"{PG}/test", autocommit=True) as admin:
+            for name in names:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def container(settings: Settings) -> Iterator[Container]:
+    built = build(settings)
+    with unit_of_work(built.sessions) as session:
+        workspaces.create(session, built.vault, WORKSPACE)
+    plain_metadata.create_all(built.engine)
+    try:
+        yield built
+    finally:
+        built.close()
