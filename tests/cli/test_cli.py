@@ -10,7 +10,10 @@ from typer.testing import CliRunner
 from obhut.cli.main import app
 from obhut.kit.settings import Settings
 
-HEADER = "external_ref,given_name,family_name,birth_date,email,phone,address_line1,address_line2,postal_code,city,country,iban,card_number,notes"
+HEADER = (
+    "external_ref,given_name,family_name,birth_date,email,phone,"
+    "address_line1,address_line2,postal_code,city,country,iban,card_number,notes"
+)
 ROWS = [
     "K-1,Anna,Beispiel,1980-01-02,anna@example.com,+49 30 1234567,Weg 1,,10115,Berlin,DE,DE89 3704 0044 0532 0130 00,,",
     "K-2,Ben,Beispiel,1981-02-03,ben-at-example.com,+49 30 1234568,Weg 2,,10115,Berlin,DE,,,",
