@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy import Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from obhut.kit.db import Base, UTCDateTime
+from obhut.kit.db import Base, Blob, UTCDateTime
 
 
 class Customer(Base):
@@ -24,22 +24,22 @@ class Customer(Base):
     workspace_id: Mapped[str] = mapped_column(String(63), primary_key=True)
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
 
-    external_ref: Mapped[bytes | None] = mapped_column(LargeBinary)
-    given_name: Mapped[bytes | None] = mapped_column(LargeBinary)
-    family_name: Mapped[bytes | None] = mapped_column(LargeBinary)
-    birth_date: Mapped[bytes | None] = mapped_column(LargeBinary)
-    email: Mapped[bytes | None] = mapped_column(LargeBinary)
-    phone: Mapped[bytes | None] = mapped_column(LargeBinary)
-    postal_address: Mapped[bytes | None] = mapped_column(LargeBinary)
-    iban: Mapped[bytes | None] = mapped_column(LargeBinary)
-    card: Mapped[bytes | None] = mapped_column(LargeBinary)
-    notes: Mapped[bytes | None] = mapped_column(LargeBinary)
+    external_ref: Mapped[bytes | None] = mapped_column(Blob())
+    given_name: Mapped[bytes | None] = mapped_column(Blob())
+    family_name: Mapped[bytes | None] = mapped_column(Blob())
+    birth_date: Mapped[bytes | None] = mapped_column(Blob())
+    email: Mapped[bytes | None] = mapped_column(Blob())
+    phone: Mapped[bytes | None] = mapped_column(Blob())
+    postal_address: Mapped[bytes | None] = mapped_column(Blob())
+    iban: Mapped[bytes | None] = mapped_column(Blob())
+    card: Mapped[bytes | None] = mapped_column(Blob())
+    notes: Mapped[bytes | None] = mapped_column(Blob())
 
-    external_ref_index: Mapped[bytes | None] = mapped_column(LargeBinary(16))
-    email_index: Mapped[bytes | None] = mapped_column(LargeBinary(16))
-    phone_index: Mapped[bytes | None] = mapped_column(LargeBinary(16))
-    iban_index: Mapped[bytes | None] = mapped_column(LargeBinary(16))
-    card_index: Mapped[bytes | None] = mapped_column(LargeBinary(16))
+    external_ref_index: Mapped[bytes | None] = mapped_column(Blob())
+    email_index: Mapped[bytes | None] = mapped_column(Blob())
+    phone_index: Mapped[bytes | None] = mapped_column(Blob())
+    iban_index: Mapped[bytes | None] = mapped_column(Blob())
+    card_index: Mapped[bytes | None] = mapped_column(Blob())
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -7,21 +7,33 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from obhut.customers.models import Customer
+from obhut.vault.models import DataKey
 
 
 def get(session: Session, workspace_id: str, customer_id: str) -> Customer | None:
     return session.get(Customer, (workspace_id, customer_id))
 
 
+def get_with_data_key(session: Session, workspace_id: str, customer_id: str) -> tuple[Customer, DataKey | None] | None:
+    """The customer and its data key in one round trip (the read path of every request)."""
+    query = (
+        select(Customer, DataKey)
+        .outerjoin(DataKey, (DataKey.workspace_id == Customer.workspace_id) & (DataKey.subject_id == Customer.id))
+        .where(Customer.workspace_id == workspace_id, Customer.id == customer_id)
+    )
+    row = session.execute(query).one_or_none()
+    return None if row is None else (row[0], row[1])
+
+
 def by_index(session: Session, workspace_id: str, index: str, digest: bytes, limit: int = 50) -> list[Customer]:
     column = getattr(Customer, f"{index}_index")
+    # No ORDER BY in SQL: SQLite would then walk the primary key instead of the blind index.
     query = (
         select(Customer)
         .where(Customer.workspace_id == workspace_id, column == digest, Customer.erased_at.is_(None))
-        .order_by(Customer.id)
         .limit(limit)
     )
-    return list(session.scalars(query))
+    return sorted(session.scalars(query), key=lambda c: c.id)
 
 
 def existing_index_values(session: Session, workspace_id: str, index: str, digests: Sequence[bytes]) -> set[bytes]:

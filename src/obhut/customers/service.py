@@ -73,20 +73,7 @@ class CustomerService:
     def columns(self, keyring: Keyring, cipher: SubjectCipher, values: Mapping[str, Any]) -> dict[str, Any]:
         """Ciphertext and blind-index columns for the given (normalised) values; None clears a field."""
         out: dict[str, Any] = {}
-        for name, value in values.items():
-            spec = FIELDS[name]
-            if value is None:
-                out[name] = None
-                if spec.index:
-                    out[f"{spec.index}_index"] = None
-                continue
-            if isinstance(value, Card):
-                digest = keyring.blind_index("card", value.number)
-                value = {"token": card_token(digest), "brand": value.brand, "last4": value.last4}
-                out["card_index"] = digest
-            elif spec.index:
-                out[f"{spec.index}_index"] = keyring.blind_index(spec.index, _index_form(spec.kind, value))
-            out[name] = cipher.seal(name, _encode(spec.kind, value))
+        _fill_columns(out, keyring, cipher, values)
         return out
 
     def add_many(self, session: Session, keyring: Keyring, batch: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -94,11 +81,13 @@ class CustomerService:
         ids = [new_id() for _ in batch]
         ciphers = keyring.new_subjects(ids)
         stamp = now()
+        blank = dict.fromkeys(_ALL_COLUMNS)
+        blank.update(workspace_id=keyring.workspace_id, created_at=stamp, updated_at=stamp)
         rows = []
         for customer_id, values in zip(ids, batch, strict=True):
-            row = dict.fromkeys(_ALL_COLUMNS)
-            row.update(self.columns(keyring, ciphers[customer_id], values))
-            row.update(workspace_id=keyring.workspace_id, id=customer_id, created_at=stamp, updated_at=stamp)
+            row = blank.copy()
+            row["id"] = customer_id
+            _fill_columns(row, keyring, ciphers[customer_id], values)
             rows.append(row)
         repository.insert_many(session, rows)
         return ids
@@ -170,9 +159,18 @@ class CustomerService:
             values[name] = None if blob is None else _decode(spec.kind, cipher.open(name, blob))
         return CustomerRecord(customer.id, values, customer.created_at, customer.updated_at)
 
-    def get(self, session: Session, workspace_id: str, customer_id: str, keyring: Keyring | None = None) -> CustomerRecord:
+    def get(
+        self, session: Session, workspace_id: str, customer_id: str, keyring: Keyring | None = None
+    ) -> CustomerRecord:
         keyring = keyring or self._vault.open(session, workspace_id)
-        return self._decrypt(keyring, self._live(session, workspace_id, customer_id))
+        found = repository.get_with_data_key(session, workspace_id, customer_id) if is_valid_id(customer_id) else None
+        if found is None:
+            raise NotFoundError(f"no customer {customer_id} in workspace '{workspace_id}'")
+        customer, data_key = found
+        if customer.erased_at is not None:
+            raise SubjectShreddedError(customer_id, customer.erased_at)
+        cipher = keyring.ciphers_for([customer_id], [data_key] if data_key else [])[customer_id]
+        return self._decrypt(keyring, customer, cipher)
 
     def lookup(self, session: Session, workspace_id: str, field_name: str, value: Any) -> list[CustomerRecord]:
         """Exact match through a blind index; candidates are decrypted and compared, so a truncated-hash
@@ -205,7 +203,27 @@ class CustomerService:
                 yield self._decrypt(keyring, customer, ciphers[customer.id])
 
 
-_ALL_COLUMNS = [*FIELDS, *(f"{spec.index}_index" for spec in FIELDS.values() if spec.index)]
+_INDEX_COLUMNS = {spec.name: f"{spec.index}_index" for spec in FIELDS.values() if spec.index}
+_ALL_COLUMNS = [*FIELDS, *_INDEX_COLUMNS.values()]
+
+
+def _fill_columns(out: dict[str, Any], keyring: Keyring, cipher: SubjectCipher, values: Mapping[str, Any]) -> None:
+    """`CustomerService.columns` written into `out`, so that a bulk insert fills each row in place."""
+    for name, value in values.items():
+        spec = FIELDS[name]
+        index_column = _INDEX_COLUMNS.get(name)
+        if value is None:
+            out[name] = None
+            if index_column:
+                out[index_column] = None
+            continue
+        if isinstance(value, Card):
+            digest = keyring.blind_index("card", value.number)
+            out["card_index"] = digest
+            value = {"token": card_token(digest), "brand": value.brand, "last4": value.last4}
+        elif index_column and spec.index:
+            out[index_column] = keyring.blind_index(spec.index, _index_form(spec.kind, value))
+        out[name] = cipher.seal(name, value.encode() if isinstance(value, str) else _encode(spec.kind, value))
 
 
 def _index_form(kind: Kind, value: str) -> str:

@@ -51,3 +51,18 @@ def derive_key(root: bytes, info: bytes) -> bytes:
 
 def blind_index(key: bytes, normalised: str) -> bytes:
     return hmac.digest(key, normalised.encode(), "sha256")[:BLIND_INDEX_BYTES]
+
+
+class BlindIndexer:
+    """`blind_index` under one key, for many values: the keyed HMAC state is set up once and copied per
+    value, which halves the cost of a bulk import's indexes. Same output as `blind_index`."""
+
+    __slots__ = ("_keyed",)
+
+    def __init__(self, key: bytes) -> None:
+        self._keyed = hmac.new(key, digestmod="sha256")
+
+    def __call__(self, normalised: str) -> bytes:
+        mac = self._keyed.copy()
+        mac.update(normalised.encode())
+        return mac.digest()[:BLIND_INDEX_BYTES]

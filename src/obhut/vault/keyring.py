@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 from obhut.kit.clock import now
 from obhut.kit.errors import ObhutError
 from obhut.vault import repository, rules
-from obhut.vault.cipher import DecryptionError, Sealer, blind_index, new_key
+from obhut.vault.cipher import BlindIndexer, DecryptionError, Sealer, new_key
 from obhut.vault.errors import KeyRevokedError, SubjectShreddedError, WorkspaceKeysMissingError
-from obhut.vault.models import KeyVersion
+from obhut.vault.models import DataKey, KeyVersion
 from obhut.vault.rules import SecretKind, VersionState
 
 if TYPE_CHECKING:
@@ -69,13 +69,16 @@ class Keyring:
         self.versions = {v.version: v for v in versions}
         self.active = next(v for v in versions if v.state == VersionState.ACTIVE)
         self._generations: dict[int, int] | None = None
+        self._indexers: dict[str, BlindIndexer] = {}
 
     def _secret(self, version: int, secret_id: tuple[str, int, int]) -> bytes | None:
         return self._vault.unwrapped_secrets(self.versions[version], secret_id).get(secret_id)
 
     def blind_index(self, index_name: str, normalised: str) -> bytes:
-        key = self._vault.index_key(self.active, index_name)
-        return blind_index(key, normalised)
+        indexer = self._indexers.get(index_name)
+        if indexer is None:
+            indexer = self._indexers[index_name] = BlindIndexer(self._vault.index_key(self.active, index_name))
+        return indexer(normalised)
 
     def new_subjects(self, subject_ids: Sequence[str]) -> dict[str, SubjectCipher]:
         """Fresh data keys for new customers, stored wrapped (one bulk insert); ciphers for their fields."""
@@ -115,7 +118,11 @@ class Keyring:
 
     def subjects(self, subject_ids: Sequence[str]) -> dict[str, SubjectCipher]:
         """Ciphers of existing customers; a shredded customer raises SubjectShreddedError."""
-        found = {dk.subject_id: dk for dk in repository.data_keys(self._session, self.workspace_id, subject_ids)}
+        return self.ciphers_for(subject_ids, repository.data_keys(self._session, self.workspace_id, subject_ids))
+
+    def ciphers_for(self, subject_ids: Sequence[str], data_keys: Sequence[DataKey]) -> dict[str, SubjectCipher]:
+        """Like `subjects`, with the data key rows already loaded (e.g. joined to the customer's row)."""
+        found = {dk.subject_id: dk for dk in data_keys}
         ciphers = {}
         for subject_id in subject_ids:
             dk = found.get(subject_id)

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, LargeBinary, String
+from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from obhut.kit.db import Base, KeystoreBase, UTCDateTime
+from obhut.kit.db import Base, Blob, KeystoreBase, UTCDateTime
 
 
 class KeyVersion(Base):
@@ -50,7 +50,7 @@ class DataKey(Base):
     shard: Mapped[int]
     generation: Mapped[int]
     data_key_version: Mapped[int]
-    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    wrapped: Mapped[bytes] = mapped_column(Blob())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     def __repr__(self) -> str:
@@ -77,7 +77,7 @@ class WrappedSecret(KeystoreBase):
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     slot: Mapped[int] = mapped_column(primary_key=True)
     generation: Mapped[int] = mapped_column(primary_key=True)
-    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    wrapped: Mapped[bytes] = mapped_column(Blob())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     def __repr__(self) -> str:
