@@ -35,14 +35,15 @@ def data_keys_in_shard(session: Session, workspace_id: str, version: int, shard:
     return list(session.scalars(query))
 
 
-def data_keys_below(session: Session, workspace_id: str, version: int, limit: int) -> list[DataKey]:
+def data_keys_below(session: Session, workspace_id: str, version: int, limit: int) -> list[Any]:
+    """Plain rows (same attribute names as DataKey), not ORM objects: a rotation reads every data key once."""
     query = (
-        select(DataKey)
-        .where(DataKey.workspace_id == workspace_id, DataKey.key_version < version)
-        .order_by(DataKey.subject_id)
+        select(_DATA_KEYS)
+        .where(_DATA_KEYS.c.workspace_id == workspace_id, _DATA_KEYS.c.key_version < version)
+        .order_by(_DATA_KEYS.c.subject_id)
         .limit(limit)
     )
-    return list(session.scalars(query))
+    return list(session.execute(query))
 
 
 def count_data_keys_below(session: Session, workspace_id: str, version: int) -> int:

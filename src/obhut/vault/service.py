@@ -153,25 +153,30 @@ class Vault:
         and so every encrypted field, stay as they are."""
         generations = repository.shard_generations(session, keyring.workspace_id, target.version)
         new_secrets = self.unwrapped_secrets(target)
+        shard = SecretKind.SHARD.value
+        openers: dict[tuple[int, int, int], Sealer] = {}
+        sealers = {s: Sealer(new_secrets[(shard, s, g)]) for s, g in generations.items()}
         updates = []
         for dk in rows:
-            old = self.unwrapped_secrets(
-                keyring.versions[dk.key_version], (SecretKind.SHARD.value, dk.shard, dk.generation)
-            )
-            old_aad = rules.data_key_aad(dk.workspace_id, dk.subject_id, dk.key_version, dk.shard, dk.generation)
-            data_key = Sealer(old[(SecretKind.SHARD.value, dk.shard, dk.generation)]).open(dk.wrapped, old_aad)
-            shard = rules.shard_of(dk.subject_id, len(generations))
-            generation = generations[shard]
-            aad = rules.data_key_aad(dk.workspace_id, dk.subject_id, target.version, shard, generation)
-            sealer = Sealer(new_secrets[(SecretKind.SHARD.value, shard, generation)])
+            old_id = (dk.key_version, dk.shard, dk.generation)
+            opener = openers.get(old_id)
+            if opener is None:
+                secret_id = (shard, dk.shard, dk.generation)
+                old = self.unwrapped_secrets(keyring.versions[dk.key_version], secret_id)
+                opener = openers[old_id] = Sealer(old[secret_id])
+            old_aad = rules.data_key_aad(dk.workspace_id, dk.subject_id, *old_id)
+            data_key = opener.open(dk.wrapped, old_aad)
+            new_shard = rules.shard_of(dk.subject_id, len(generations))
+            generation = generations[new_shard]
+            aad = rules.data_key_aad(dk.workspace_id, dk.subject_id, target.version, new_shard, generation)
             updates.append(
                 {
                     "w": dk.workspace_id,
                     "s": dk.subject_id,
                     "kv": target.version,
-                    "sh": shard,
+                    "sh": new_shard,
                     "g": generation,
-                    "wrapped_key": sealer.seal(data_key, aad),
+                    "wrapped_key": sealers[new_shard].seal(data_key, aad),
                 }
             )
         repository.rewrap_data_keys(session, updates)
