@@ -14,7 +14,7 @@ from pathlib import Path
 
 from common import WORKSPACE, container, databases, plain_customers
 from dataset import write_csv
-
+from obhut.container import Container
 from obhut.customers import rules
 from obhut.customers.service import canonical_input
 from obhut.customers.tasks import _csv_rows, import_file
@@ -25,7 +25,7 @@ from obhut.kit.ids import new_id
 BATCH = 1000
 
 
-def plaintext_import(built, path: Path) -> int:  # type: ignore[no-untyped-def]
+def plaintext_import(built: Container, path: Path) -> int:
     count, batch, day = 0, [], today()
 
     def flush() -> None:
@@ -66,8 +66,12 @@ def peak_memory_mb(count: int) -> float:
     """Peak RSS of the real CLI importing `count` customers in a child process."""
     with tempfile.TemporaryDirectory() as tmp:
         csv_path = write_csv(Path(tmp) / "customers.csv", count)
-        subprocess.run([sys.executable, "-m", "obhut", "customers", "import", str(csv_path)],
-                       cwd=tmp, check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "obhut", "customers", "import", str(csv_path)],
+            cwd=tmp,
+            check=True,
+            capture_output=True,
+        )
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
@@ -81,11 +85,15 @@ def main() -> None:
     print(f"{'database':<10} {'encrypted/s':>12} {'plaintext/s':>12} {'ratio':>7}  targets: >= 15,000/s, ratio >= 0.33")
     for backend in args.backends.split(","):
         rates = run(backend, args.count)
-        print(f"{backend:<10} {rates['encrypted']:>12,.0f} {rates['plaintext']:>12,.0f} "
-              f"{rates['encrypted'] / rates['plaintext']:>7.2f}")
+        print(
+            f"{backend:<10} {rates['encrypted']:>12,.0f} {rates['plaintext']:>12,.0f} "
+            f"{rates['encrypted'] / rates['plaintext']:>7.2f}"
+        )
     if not args.no_memory:
-        print(f"peak RSS of 'obhut customers import' ({args.count:,}): {peak_memory_mb(args.count):,.0f} MB "
-              "(target < 300 MB)")
+        print(
+            f"peak RSS of 'obhut customers import' ({args.count:,}): {peak_memory_mb(args.count):,.0f} MB "
+            "(target < 300 MB)"
+        )
 
 
 if __name__ == "__main__":

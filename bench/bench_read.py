@@ -11,10 +11,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from common import WORKSPACE, container, databases, plain_customers
-from dataset import write_csv
 from sqlalchemy import select
 
+from common import WORKSPACE, container, databases, plain_customers
+from dataset import write_csv
+from obhut.container import Container
 from obhut.customers.tasks import import_file
 from obhut.kit.db import unit_of_work
 from obhut.kit.settings import Settings
@@ -23,10 +24,10 @@ READS = 5000
 
 
 def percentiles(call: Callable[[int], object], keys: int) -> tuple[float, float]:
-    for n in range(200):  # warm caches and connections
-        call(n % keys)
+    for warm in range(200):  # warm caches and connections
+        call(warm % keys)
     samples = []
-    for n in range(READS):
+    for _ in range(READS):
         start = time.perf_counter()
         call(random.randrange(keys))
         samples.append((time.perf_counter() - start) * 1000)
@@ -43,18 +44,30 @@ def run(backend: str, count: int) -> dict[str, tuple[float, float]]:
             return measure(built, settings)
 
 
-def measure(built, settings: Settings) -> dict[str, tuple[float, float]]:  # type: ignore[no-untyped-def]  # noqa: ARG001
+def measure(built: Container, settings: Settings) -> dict[str, tuple[float, float]]:  # noqa: ARG001
     with unit_of_work(built.sessions) as session:
         ids = [r.id for r in built.customers.records(session, WORKSPACE)]
         emails = [r.values["email"] for r in built.customers.records(session, WORKSPACE, 5000)][: len(ids)]
         plain = [(i, e) for i, e in session.execute(select(plain_customers.c.id, plain_customers.c.email))]
     if not plain:
         with unit_of_work(built.sessions) as session:
-            session.execute(plain_customers.insert(), [
-                {"workspace_id": WORKSPACE, "id": i, "email": e, "given_name": "Anna", "family_name": "Muster",
-                 "phone": "+49301234567", "iban": "DE89370400440532013000", "notes": "n", "birth_date": "1980-01-01"}
-                for i, e in zip(ids, emails, strict=True)
-            ])
+            session.execute(
+                plain_customers.insert(),
+                [
+                    {
+                        "workspace_id": WORKSPACE,
+                        "id": i,
+                        "email": e,
+                        "given_name": "Anna",
+                        "family_name": "Muster",
+                        "phone": "+49301234567",
+                        "iban": "DE89370400440532013000",
+                        "notes": "n",
+                        "birth_date": "1980-01-01",
+                    }
+                    for i, e in zip(ids, emails, strict=True)
+                ],
+            )
             plain = list(zip(ids, emails, strict=True))
 
     def by_id(n: int) -> object:
@@ -67,13 +80,19 @@ def measure(built, settings: Settings) -> dict[str, tuple[float, float]]:  # typ
 
     def plain_by_id(n: int) -> object:
         with unit_of_work(built.sessions) as session:
-            return session.execute(select(plain_customers).where(
-                plain_customers.c.workspace_id == WORKSPACE, plain_customers.c.id == plain[n][0])).one()
+            return session.execute(
+                select(plain_customers).where(
+                    plain_customers.c.workspace_id == WORKSPACE, plain_customers.c.id == plain[n][0]
+                )
+            ).one()
 
     def plain_by_email(n: int) -> object:
         with unit_of_work(built.sessions) as session:
-            return session.execute(select(plain_customers).where(
-                plain_customers.c.workspace_id == WORKSPACE, plain_customers.c.email == plain[n][1])).all()
+            return session.execute(
+                select(plain_customers).where(
+                    plain_customers.c.workspace_id == WORKSPACE, plain_customers.c.email == plain[n][1]
+                )
+            ).all()
 
     return {
         "by id": percentiles(by_id, len(ids)),
@@ -88,8 +107,10 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--backends", default="sqlite,postgres")
     args = parser.parse_args()
-    print(f"read one customer, {args.count:,} stored, {READS:,} reads each (ms); target: p99 < 2 ms on SQLite, "
-          "<= 2x plaintext p99")
+    print(
+        f"read one customer, {args.count:,} stored, {READS:,} reads each (ms); target: p99 < 2 ms on SQLite, "
+        "<= 2x plaintext p99"
+    )
     for backend in args.backends.split(","):
         figures = run(backend, args.count)
         print(f"{backend:<10} {'read':<22} {'p50':>7} {'p99':>7}")

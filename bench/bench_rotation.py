@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from common import databases
-from providers import local_provider, openbao_provider, softhsm_token
-
 from obhut.customers.service import CustomerService
 from obhut.kit.db import build_engine, session_factory, unit_of_work
 from obhut.kit.settings import Settings
@@ -21,6 +19,7 @@ from obhut.vault.cache import KeyCache
 from obhut.vault.ports import KeyProvider
 from obhut.vault.service import Vault
 from obhut.workspaces import service as workspaces
+from providers import local_provider, openbao_provider, softhsm_token
 
 WORKSPACE = "rotate"
 
@@ -33,8 +32,10 @@ def populate(vault: Vault, settings: Settings, count: int) -> Any:
     for start in range(0, count, 5000):
         with unit_of_work(sessions) as session:
             keyring = vault.open(session, WORKSPACE)
-            batch = [{"family_name": "Muster", "email": f"r{n}@example.com", "notes": "Invented"}
-                     for n in range(start, min(count, start + 5000))]
+            batch = [
+                {"family_name": "Muster", "email": f"r{n}@example.com", "notes": "Invented"}
+                for n in range(start, min(count, start + 5000))
+            ]
             customers.add_many(session, keyring, batch)
     return sessions
 

@@ -25,8 +25,20 @@ plain_customers = Table(
     plain_metadata,
     Column("workspace_id", String(63), primary_key=True),
     Column("id", String(36), primary_key=True),
-    *(Column(name, Text) for name in ("external_ref", "given_name", "family_name", "birth_date", "email", "phone",
-                                       "postal_address", "iban", "notes")),
+    *(
+        Column(name, Text)
+        for name in (
+            "external_ref",
+            "given_name",
+            "family_name",
+            "birth_date",
+            "email",
+            "phone",
+            "postal_address",
+            "iban",
+            "notes",
+        )
+    ),
     Column("spare", LargeBinary),
     Index("ix_plain_email", "workspace_id", "email"),
     Index("ix_plain_phone", "workspace_id", "phone"),
@@ -47,8 +59,12 @@ def databases(backend: str, folder: Path) -> Iterator[Settings]:
         for name in names:
             admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        settings = Settings(data_dir=folder, key_file=folder / "master.key",
-                            database_url=f"{PG}/{names[0]}", keystore_url=f"{PG}/{names[1]}")
+        settings = Settings(
+            data_dir=folder,
+            key_file=folder / "master.key",
+            database_url=f"{PG}/{names[0]}",
+            keystore_url=f"{PG}/{names[1]}",
+        )
         migrations.upgrade(settings)
         yield settings
     finally:

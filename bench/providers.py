@@ -47,9 +47,7 @@ def softhsm_token() -> Iterator[Pkcs11KeyProvider]:
     with tempfile.TemporaryDirectory(prefix="obhut-softhsm-") as home:
         (Path(home) / "tokens").mkdir()
         config = Path(home) / "softhsm2.conf"
-        config.write_text(
-            f"directories.tokendir = {home}/tokens\nobjectstore.backend = file\n", encoding="utf-8"
-        )
+        config.write_text(f"directories.tokendir = {home}/tokens\nobjectstore.backend = file\n", encoding="utf-8")
         os.environ["SOFTHSM2_CONF"] = str(config)
         init = ["softhsm2-util", "--init-token", "--free", "--label", TOKEN_LABEL]
         subprocess.run([*init, "--pin", PIN, "--so-pin", "5678"], check=True, capture_output=True)

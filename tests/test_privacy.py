@@ -1,126 +1,223 @@
-"""Invariant 1: no plaintext personal data at rest. Marker values go in through the API; then the database
-files (SQLite, or a pg_dump of PostgreSQL), the key store and every captured log line are scanned."""
+"""Invariant 1: no plaintext personal data at rest. Marker values go in through the API (created, updated,
+looked up, rejected); then the database files (SQLite, or a pg_dump of PostgreSQL), the key store, the key
+file and every captured log line are scanned for each marker, in its raw and its normalised form. Reprs and
+the exceptions raised for invalid input are scanned too."""
 
 from __future__ import annotations
 
 import logging
 import shutil
 import subprocess
+from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from obhut.container import Container
-from obhut.customers.rules import parse_card
+from obhut.customers import rules
+from obhut.kit.db import unit_of_work
 from obhut.kit.errors import ValidationFailedError
 from obhut.kit.settings import Settings
 from tests.conftest import WORKSPACE
 from tests.services import unavailable
 
-MARKER_CUSTOMER = {
-    "external_ref": "QXREF-7731",
-    "given_name": "Zyxwvmarker",
-    "family_name": "Quorblefrau",
-    "birth_date": "1961-07-23",
-    "email": "Zyxw.Quorble@example.com",
-    "phone": "+49 30 98765432",
-    "postal_address": {"line1": "Glimmerpfad 77", "postal_code": "10999", "city": "Quorbelstadt", "country": "DE"},
-    "iban": "DE02 1203 0000 0000 2020 51",
-    "card_number": "5555 5555 5555 4444",
-    "notes": "MARKERNOTE-allergic-to-quorbles",
-}
-MARKERS = [
-    "QXREF-7731",
-    "Zyxwvmarker",
-    "Quorblefrau",
-    "1961-07-23",
-    "Zyxw.Quorble",
-    "zyxw.quorble",
-    "98765432",
-    "+493098765432",
-    "Glimmerpfad",
-    "Quorbelstadt",
-    "DE02120300000000202051",
-    "DE02 1203",
-    "5555555555554444",
-    "5555 5555",
-    "MARKERNOTE",
-    "Kunigundeupdate",
-]
+CUSTOMERS = f"/api/v1/workspaces/{WORKSPACE}/customers"
+IBANS = ("DE75 1002 0030 7731 9900 01", "DE48 1002 0030 7731 9900 02", "DE21 1002 0030 7731 9900 03")
+CARDS = ("4929 7731 9933 1705", "4929-7731-9933-1713", "4929773199331721")
+UPDATE = {"given_name": "Kunigundeupdate", "email": "Updated.Zyxw@Example.ORG", "notes": "MARKERNOTE-updated"}
+
+
+def marker_customer(n: int) -> dict[str, Any]:
+    """Invented, distinctive values in every field (reserved domain, made-up numbers)."""
+    return {
+        "external_ref": f"QXREF-77{n}1",
+        "given_name": f"Zyxwvmarker{'ABC'[n]}",
+        "family_name": f"Quorblefrau{'XYZ'[n]}",
+        "birth_date": f"196{n}-07-23",
+        "email": f"Zyxw.Marker{n}@Example.COM",
+        "phone": f"030 773199{n}3" if n % 2 else f"+49 30 773199{n}3",
+        "postal_address": {
+            "line1": f"Glimmerpfad {70 + n}",
+            "line2": "Hinterhaus Xylofon",
+            "postal_code": "QX9 7ZW",
+            "city": "Quorbelstadt",
+            "country": "GB",
+        },
+        "iban": IBANS[n],
+        "card_number": CARDS[n],
+        "notes": f"MARKERNOTE-{n} allergic to quorbles",
+    }
+
+
+def _leaves(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _leaves(item)
+    elif isinstance(value, str):
+        yield value
+
+
+def _markers() -> list[str]:
+    """Raw and normalised forms of every value, plus the parts a partial leak would show."""
+    found: set[str] = set(_leaves(UPDATE))
+    for n in range(3):
+        customer = marker_customer(n)
+        found.update(_leaves(customer))
+        phone = rules.normalise_phone(customer["phone"], "DE")
+        iban = rules.normalise_iban(customer["iban"])
+        card = rules.parse_card(customer["card_number"]).number
+        found.update({customer["email"].lower(), rules.normalise_email(customer["email"]), phone, phone[1:]})
+        found.update({iban, rules.format_iban(iban), iban[-10:], card, card[:12]})
+    found.update({"Zyxwvmarker", "Quorblefrau", "MARKERNOTE", "Quorbelstadt", "Glimmerpfad"})
+    return sorted(m for m in found if len(m) >= 6)  # country codes are no marker
+
+
+MARKERS = _markers()
 
 
 def _hits(blob: bytes) -> list[str]:
-    return [m for m in MARKERS if m.encode() in blob or m.lower().encode() in blob.lower()]
+    lowered = blob.lower()
+    return [m for m in MARKERS if m.encode() in blob or m.lower().encode() in lowered]
 
 
-def _database_bytes(settings: Settings, container: Container, tmp_path: Path) -> bytes:
-    container.close()  # checkpoint and release the files
-    if settings.database_url == "":
-        return b"".join(p.read_bytes() for p in (tmp_path / "var").glob("*.db*"))
-    pg_dump = shutil.which("pg_dump") or next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_dump"))), None)
+def _files(folder: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file())
+
+
+def _pg_dumps(settings: Settings) -> bytes:
+    candidates = [shutil.which("pg_dump"), *sorted(map(str, Path("/usr/lib/postgresql").glob("*/bin/pg_dump")))]
+    pg_dump = next((c for c in candidates if c), None)
     if pg_dump is None:
         unavailable("pg_dump", "install the PostgreSQL client tools")
-    dumps = [
-        subprocess.run([str(pg_dump), "--dbname", url], capture_output=True, check=True).stdout
-        for url in (settings.resolved_database_url, settings.resolved_keystore_url)
-    ]
+        return b""
+    dumps = []
+    for url in (settings.resolved_database_url, settings.resolved_keystore_url):
+        result = subprocess.run([pg_dump, "--dbname", url], capture_output=True, check=False)
+        assert result.returncode == 0, result.stderr.decode(errors="replace")
+        dumps.append(result.stdout)
     assert b"CREATE TABLE public.customers" in dumps[0]
+    assert b"CREATE TABLE public.keystore_secrets" in dumps[1]
     return b"".join(dumps)
 
 
+@pytest.fixture
+def sql_logging(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """Everything at DEBUG, SQLAlchemy's statements and their parameters included."""
+    caplog.set_level(logging.DEBUG)
+    engine_logger = logging.getLogger("sqlalchemy.engine")
+    level = engine_logger.level
+    engine_logger.setLevel(logging.INFO)
+    yield caplog
+    engine_logger.setLevel(level)
+
+
+def _use_the_api(client: TestClient) -> list[str]:
+    ids = []
+    for n in range(3):
+        created = client.post(CUSTOMERS, json=marker_customer(n))
+        assert created.status_code == 201, created.text
+        ids.append(created.json()["id"])
+    updated = client.patch(f"{CUSTOMERS}/{ids[0]}", json=UPDATE)
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["given_name"] == "Kunigundeupdate"
+    for key, expected in (
+        ({"email": "ZYXW.MARKER1@EXAMPLE.COM"}, 1),
+        ({"iban": IBANS[2]}, 2),
+        ({"phone": "030 77319903"}, 0),
+    ):
+        found = client.post(f"{CUSTOMERS}/lookup", json=key)
+        assert [c["id"] for c in found.json()["customers"]] == [ids[expected]], key
+    assert client.get(f"{CUSTOMERS}/{ids[2]}").json()["notes"] == "MARKERNOTE-2 allergic to quorbles"
+    rejected = client.post(CUSTOMERS, json={**marker_customer(0), "email": "Zyxw.Marker0@@example.com"})
+    assert rejected.status_code == 422
+    assert _hits(rejected.content) == []
+    return ids
+
+
 class TestNoPlaintextAtRest:
-    def test_database_key_store_and_logs_hold_no_marker(
+    def test_database_files_key_store_key_file_and_logs_hold_no_marker(
         self,
         client: TestClient,
         container: Container,
         settings: Settings,
-        tmp_path: Path,
-        caplog: pytest.LogCaptureFixture,
+        sql_logging: pytest.LogCaptureFixture,
     ) -> None:
-        caplog.set_level(logging.DEBUG)
-        logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)  # statements and parameters too
-        created = client.post(f"/api/v1/workspaces/{WORKSPACE}/customers", json=MARKER_CUSTOMER)
-        assert created.status_code == 201, created.text
-        customer_id = created.json()["id"]
-        assert (
-            client.patch(
-                f"/api/v1/workspaces/{WORKSPACE}/customers/{customer_id}", json={"given_name": "Kunigundeupdate"}
-            ).status_code
-            == 200
-        )
-        found = client.post(f"/api/v1/workspaces/{WORKSPACE}/customers/lookup", json={"iban": "DE02120300000000202051"})
-        assert [c["id"] for c in found.json()["customers"]] == [customer_id]
-        bad = client.post(f"/api/v1/workspaces/{WORKSPACE}/customers", json={**MARKER_CUSTOMER, "email": "Zyxw@@bad"})
-        assert bad.status_code == 422
-        assert _hits(bad.content) == []
+        ids = _use_the_api(client)
         logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
 
-        assert caplog.records, "logging was captured"
-        assert "INSERT INTO customers" in caplog.text
-        assert _hits(caplog.text.encode()) == []
-        stored = _database_bytes(settings, container, tmp_path)
-        assert b"vault_data_keys" in stored
-        assert len(stored) > 10_000
-        assert _hits(stored) == []
+        assert "INSERT INTO customers" in sql_logging.text, "statements were logged, so the scan means something"
+        assert "UPDATE customers" in sql_logging.text
+        assert _hits(sql_logging.text.encode()) == []
+
+        data_dir = settings.data_dir
+        if settings.database_url:
+            at_rest = _pg_dumps(settings) + _files(data_dir)
+        else:
+            while_open = _files(data_dir)  # main and key store with their -wal and -shm files, and the key file
+            container.close()  # the last connection checkpoints the WAL into the database file
+            at_rest = while_open + _files(data_dir)
+            assert {p.name for p in data_dir.iterdir()} >= {"obhut.db", "keystore.db", "master.key"}
+        assert all(customer_id.encode() in at_rest for customer_id in ids), "the scan read the stored rows"
+        assert _hits(at_rest) == []
 
 
 class TestReprsAndErrors:
-    def test_no_value_in_reprs_or_validation_errors(self, container: Container) -> None:
-        from obhut.kit.db import unit_of_work  # noqa: PLC0415
-
+    def test_reprs_of_records_cards_and_ciphers_hold_no_marker(self, container: Container) -> None:
         with unit_of_work(container.sessions) as session:
-            record = container.customers.create(session, WORKSPACE, MARKER_CUSTOMER)
-            cipher = container.vault.open(session, WORKSPACE).subject(record.id)
-            with pytest.raises(ValidationFailedError) as error:
-                container.customers.create(session, WORKSPACE, {**MARKER_CUSTOMER, "iban": "DE02 1203 9999"})
-        texts = [
-            repr(record),
-            str(record),
-            repr(cipher),
-            repr(parse_card("5555 5555 5555 4444")),
-            str(error.value),
-            repr(error.value.errors),
-        ]
+            record = container.customers.create(session, WORKSPACE, marker_customer(0))
+            keyring = container.vault.open(session, WORKSPACE)
+            cipher = keyring.subject(record.id)
+        card = rules.parse_card(CARDS[0])
+        texts = [repr(record), str(record), repr(card), str(card), repr(cipher), repr(keyring)]
+        assert record.values["given_name"] == "ZyxwvmarkerA"
         assert _hits(" ".join(texts).encode()) == []
-        assert "iban" in str(error.value)
+        assert repr(record).startswith(f"CustomerRecord('{record.id}'")
+
+    def test_the_error_for_invalid_input_holds_no_marker(self, container: Container) -> None:
+        invalid = {
+            **marker_customer(1),
+            "email": "Zyxw.Marker1@@Example.COM",
+            "phone": "+1 7731 9913",
+            "iban": "DE00 1002 0030 7731 9900 02",
+            "birth_date": "2961-07-23",
+            "card_number": "4929 7731 9933 1700",
+            "postal_address": {"line1": "Glimmerpfad 71", "city": "Quorbelstadt", "country": "GB"},
+        }
+        with unit_of_work(container.sessions) as session, pytest.raises(ValidationFailedError) as error:
+            container.customers.create(session, WORKSPACE, invalid)
+        assert len(error.value.errors) == 6
+        assert _hits(self._describe(error.value).encode()) == []
+        assert _hits(repr(error.value.errors).encode()) == []
+
+    @pytest.mark.parametrize(
+        ("check", "value"),
+        [
+            (rules.normalise_email, "Zyxw.Marker0@@Example.COM"),
+            (lambda v: rules.normalise_phone(v, "DE"), "+1 7731 9903"),
+            (lambda v: rules.normalise_phone(v, "DE"), "Zyxwvmarker phone"),
+            (rules.normalise_iban, "DE00 1002 0030 7731 9900 01"),
+            (rules.normalise_iban, "DE75 1002 0030 7731 9900"),
+            (rules.parse_card, "4929 7731 9933 1700"),
+            (lambda v: rules.normalise_birth_date(v, date(2026, 11, 23)), "2961-07-23"),
+            (lambda v: rules.clean_text(v, 10), "Zyxwvmarker-Quorblefrau"),
+        ],
+    )
+    def test_each_rule_rejects_without_the_value(self, check: Any, value: str) -> None:
+        with pytest.raises(rules.InvalidValueError) as error:
+            check(value)
+        described = self._describe(error.value)
+        assert value not in described
+        assert _hits(described.encode()) == []
+
+    @staticmethod
+    def _describe(error: BaseException) -> str:
+        """str and repr of the error and of every error chained to it, as a traceback would show them."""
+        parts = []
+        current: BaseException | None = error
+        while current is not None:
+            parts += [str(current), repr(current)]
+            current = current.__cause__ or current.__context__
+        return " ".join(parts)

@@ -1,118 +1,303 @@
+"""The command line end to end, on SQLite and PostgreSQL: each command builds its own container from
+OBHUT_* variables that point at the test's databases, as an operator's shell would."""
+
 from __future__ import annotations
 
+import csv
 import json
-import stat
+import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-from typer.testing import CliRunner
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from typer.testing import CliRunner, Result
 
+from obhut.access import service as access
+from obhut.api.app import create_app
 from obhut.cli.main import app
+from obhut.container import Container
+from obhut.customers.models import Customer
+from obhut.kit.db import unit_of_work
+from obhut.kit.errors import AuthenticationError
 from obhut.kit.settings import Settings
+from obhut.vault.models import DataKey, KeyVersion
+from obhut.workspaces.models import Workspace
 
+Obhut = Callable[..., Result]
+DEFAULT = "default"
 HEADER = (
-    "external_ref,given_name,family_name,birth_date,email,phone,"
-    "address_line1,address_line2,postal_code,city,country,iban,card_number,notes"
+    "external_ref,given_name,family_name,birth_date,email,phone,address_line1,address_line2,postal_code,city,"
+    "country,iban,card_number,notes"
 )
-ROWS = [
-    "K-1,Anna,Beispiel,1980-01-02,anna@example.com,+49 30 1234567,Weg 1,,10115,Berlin,DE,DE89 3704 0044 0532 0130 00,,",
-    "K-2,Ben,Beispiel,1981-02-03,ben-at-example.com,+49 30 1234568,Weg 2,,10115,Berlin,DE,,,",
-    "K-3,Clara,Probe,1982-03-04,clara@example.com,,Weg 3,,10115,Berlin,DE,,4111 1111 1111 1111,",
-    "K-4,Dora,Probe,1983-04-05,dora@example.com,,,,,,,DE89 3704 0044 0532 0130 99,,",
-    "K-5,Emil,Muster,2999-01-01,emil@example.com,,,,,,,,,Kunde seit 2020",
+GOOD_ROWS = [
+    (
+        "K-101,Jane,Musterfrau,1985-04-12,Jane.Musterfrau@EXAMPLE.com,030 1234567,Beispielweg 1,Hinterhaus,10115,"
+        "Berlin,DE,DE89 3704 0044 0532 0130 00,4111 1111 1111 1111,Prefers email"
+    ),
+    "K-103,Erika,Musterfrau,,erika@example.com,+49 40 7654321,,,,,,,,",
+    'K-105,Lieschen,Müller,,lieschen@example.com,,,,,,,,,"Notes, with a comma"',
 ]
+BAD_EMAIL = "max@@example.com"
+BAD_IBAN = "DE00 3704 0044 0532 0130 00"
+MIXED_CSV = "\n".join(
+    [
+        HEADER,
+        GOOD_ROWS[0],
+        f"K-102,Max,Mustermann,1980-01-01,{BAD_EMAIL},,,,,,,,,",  # line 3
+        GOOD_ROWS[1],
+        f"K-104,Otto,Normalverbraucher,,otto@example.com,,,,,,,{BAD_IBAN},,",  # line 5
+        GOOD_ROWS[2],
+        "",
+    ]
+)
 
 
 @pytest.fixture
-def obhut(settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
+def obhut(settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Obhut:
+    """`obhut ARGS...` with the environment an operator would set (and no stray .env in the folder)."""
     monkeypatch.chdir(tmp_path)
-    for name, value in {
-        "OBHUT_DATA_DIR": str(settings.data_dir),
-        "OBHUT_DATABASE_URL": settings.resolved_database_url,
-        "OBHUT_KEYSTORE_URL": settings.resolved_keystore_url,
-        "OBHUT_KEY_FILE": str(settings.resolved_key_file),
-        "OBHUT_KEY_SHARDS": "8",
-    }.items():
-        monkeypatch.setenv(name, value)
-    return CliRunner()
+    runner = CliRunner(
+        env={
+            "OBHUT_DATA_DIR": str(settings.data_dir),
+            "OBHUT_DATABASE_URL": settings.resolved_database_url,
+            "OBHUT_KEYSTORE_URL": settings.resolved_keystore_url,
+            "OBHUT_KEY_FILE": str(settings.resolved_key_file),
+            "OBHUT_KEY_SHARDS": "8",
+            "OBHUT_KEY_PROVIDER": "local",
+            "OBHUT_ENVIRONMENT": "development",
+            "OBHUT_DEFAULT_WORKSPACE": DEFAULT,
+            "COLUMNS": "200",  # rich wraps at the terminal width; keep key names on one line
+        }
+    )
+
+    def invoke(*args: str, stdin: str | None = None) -> Result:
+        return runner.invoke(app, list(args), input=stdin, catch_exceptions=False)
+
+    return invoke
 
 
-def _export(obhut: CliRunner, tmp_path: Path) -> list[dict[str, object]]:
+def _count(container: Container, model: type[Customer | DataKey]) -> int:
+    with unit_of_work(container.sessions) as session:
+        return session.scalar(select(func.count()).select_from(model).where(model.workspace_id == DEFAULT)) or 0
+
+
+def _export(obhut: Obhut, tmp_path: Path) -> list[dict[str, Any]]:
     out = tmp_path / "export.jsonl"
-    result = obhut.invoke(app, ["customers", "export", "--out", str(out)])
+    result = obhut("customers", "export", "--out", str(out))
     assert result.exit_code == 0, result.output
-    assert stat.S_IMODE(out.stat().st_mode) == 0o600
-    return [json.loads(line) for line in out.read_text().splitlines()]
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert f"exported {len(rows)} customers" in result.output
+    return rows
 
 
-class TestImport:
-    def test_good_rows_land_bad_rows_are_reported_and_rerun_adds_nothing(
-        self, obhut: CliRunner, tmp_path: Path
+def _import(obhut: Obhut, path: Path, content: str, exit_code: int) -> Result:
+    path.write_text(content, encoding="utf-8")
+    result = obhut("customers", "import", str(path))
+    assert result.exit_code == exit_code, result.output
+    return result
+
+
+class TestAdminToken:
+    def test_prints_a_token_that_authenticates(self, obhut: Obhut, container: Container) -> None:
+        result = obhut("admin", "token", "create", "--label", "ci")
+        assert result.exit_code == 0, result.output
+        token = result.stdout.strip()
+        assert re.fullmatch(r"obhut_adm_[A-Za-z0-9_-]{43}", token), "stdout holds the token alone"
+        assert "shown only now" in result.stderr
+        with unit_of_work(container.sessions) as session:
+            assert access.authenticate(session, token, DEFAULT).label == "ci"
+        api = TestClient(create_app(container=container))
+        assert api.get("/api/v1/workspaces/acme/keys", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        assert api.get("/api/v1/workspaces/acme/keys", headers={"Authorization": "Bearer x"}).status_code == 401
+
+    def test_a_token_limited_to_one_workspace(self, obhut: Obhut, container: Container) -> None:
+        token = obhut("admin", "token", "create", "--workspace", "acme").stdout.strip()
+        with unit_of_work(container.sessions) as session:
+            assert access.authenticate(session, token, "acme").workspace_id == "acme"
+            with pytest.raises(AuthenticationError):
+                access.authenticate(session, token, DEFAULT)
+
+    def test_first_use_creates_the_default_workspace(self, obhut: Obhut, container: Container) -> None:
+        assert obhut("admin", "token", "create").exit_code == 0
+        with unit_of_work(container.sessions) as session:
+            workspace = session.get(Workspace, DEFAULT)
+            assert workspace is not None
+            assert workspace.default_region == "DE"
+
+
+class TestCsvImport:
+    def test_good_rows_are_committed_and_bad_ones_reported(
+        self, obhut: Obhut, container: Container, tmp_path: Path
     ) -> None:
         source = tmp_path / "customers.csv"
-        source.write_text("\n".join([HEADER, *ROWS]) + "\n")
-        first = obhut.invoke(app, ["customers", "import", str(source)])
-        assert first.exit_code == 2, first.output
-        assert "imported 2, already present 0, rejected 3" in first.output
-        rejects = (tmp_path / "customers.csv.rejects.csv").read_text()
-        assert rejects.splitlines()[0] == "line,field,reason"
-        assert {line.split(",")[0] for line in rejects.splitlines()[1:]} == {"3", "5", "6"}
-        assert "email is not a valid email address" in rejects
-        assert "ben-at-example.com" not in rejects
-        assert "0130 99" not in rejects
+        result = _import(obhut, source, MIXED_CSV, exit_code=2)
+        assert "imported 3, already present 0, rejected 2" in result.output
+        rejects = source.with_name("customers.csv.rejects.csv")
+        assert str(rejects) in result.output.replace("\n", "")
+        assert rejects.stat().st_mode & 0o777 == 0o600
+        with rejects.open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.reader(handle))
+        assert rows == [
+            ["line", "field", "reason"],
+            ["3", "email", "email is not a valid email address"],
+            ["5", "iban", "iban is not a valid IBAN: the check digits do not match (a typo?)"],
+        ]
+        for text in (rejects.read_text(encoding="utf-8"), result.output):
+            for value in (BAD_EMAIL, BAD_IBAN, BAD_IBAN.replace(" ", ""), "Mustermann", "Normalverbraucher"):
+                assert value not in text
+        assert (_count(container, Customer), _count(container, DataKey)) == (3, 3)
+        assert sorted(r["external_ref"] for r in _export(obhut, tmp_path)) == ["K-101", "K-103", "K-105"]
 
-        again = obhut.invoke(app, ["customers", "import", str(source)])
-        assert "imported 0, already present 2, rejected 3" in again.output
-        exported = _export(obhut, tmp_path)
-        assert sorted(c["email"] for c in exported) == ["anna@example.com", "clara@example.com"]
-        clara = next(c for c in exported if c["given_name"] == "Clara")
-        assert clara["card"]["last4"] == "1111"  # type: ignore[index]
+    def test_running_the_same_file_again_adds_nothing(self, obhut: Obhut, container: Container, tmp_path: Path) -> None:
+        source = tmp_path / "customers.csv"
+        _import(obhut, source, MIXED_CSV, exit_code=2)
+        again = obhut("customers", "import", str(source))
+        assert again.exit_code == 2
+        assert "imported 0, already present 3, rejected 2" in again.output
+        assert (_count(container, Customer), _count(container, DataKey)) == (3, 3)
 
-    def test_json_lines_with_a_broken_line(self, obhut: CliRunner, tmp_path: Path) -> None:
+    def test_a_clean_file_exits_zero_and_leaves_no_rejects_file(self, obhut: Obhut, tmp_path: Path) -> None:
+        source = tmp_path / "clean.csv"
+        result = _import(obhut, source, "\n".join([HEADER, *GOOD_ROWS, ""]), exit_code=0)
+        assert "imported 3, already present 0, rejected 0" in result.output
+        assert not source.with_name("clean.csv.rejects.csv").exists()
+
+
+class TestJsonLinesImport:
+    def test_malformed_lines_are_reported_by_number(self, obhut: Obhut, container: Container, tmp_path: Path) -> None:
+        lines = [
+            json.dumps({"external_ref": "J-1", "family_name": "Musterfrau", "card_number": "4111 1111 1111 1111"}),
+            '{"external_ref": "J-2", "family_name": ',
+            json.dumps({"external_ref": "J-3", "family_name": "Beispiel", "phone": "030 1234567"}),
+            "[1, 2]",
+            "",
+            json.dumps({"external_ref": "J-6", "family_name": "Schuh", "shoe_size": "42"}),
+        ]
         source = tmp_path / "customers.jsonl"
-        good = {
-            "external_ref": "J-1",
-            "family_name": "Muster",
-            "email": "j1@example.com",
-            "card_number": "4111111111111111",
+        result = _import(obhut, source, "\n".join(lines) + "\n", exit_code=2)
+        assert "imported 2, already present 0, rejected 3" in result.output
+        with source.with_name("customers.jsonl.rejects.csv").open(encoding="utf-8", newline="") as handle:
+            rejects = list(csv.reader(handle))[1:]
+        assert rejects == [
+            ["2", "", "not valid JSON"],
+            ["4", "", "not a JSON object"],
+            ["6", "shoe_size", "is not a customer field"],
+        ]
+        exported = {r["external_ref"]: r for r in _export(obhut, tmp_path)}
+        assert set(exported) == {"J-1", "J-3"}
+        assert exported["J-1"]["card"]["brand"] == "visa"
+        assert exported["J-3"]["phone"] == "+49301234567"
+        assert _count(container, Customer) == 2
+
+
+class TestExport:
+    def test_writes_every_customer_decrypted_to_a_private_file(self, obhut: Obhut, tmp_path: Path) -> None:
+        _import(obhut, tmp_path / "in.csv", "\n".join([HEADER, *GOOD_ROWS, ""]), exit_code=0)
+        rows = _export(obhut, tmp_path)
+        assert (tmp_path / "export.jsonl").stat().st_mode & 0o777 == 0o600
+        jane = next(r for r in rows if r["external_ref"] == "K-101")
+        assert {k: jane[k] for k in ("given_name", "family_name", "birth_date", "email", "phone", "iban")} == {
+            "given_name": "Jane",
+            "family_name": "Musterfrau",
+            "birth_date": "1985-04-12",
+            "email": "Jane.Musterfrau@example.com",
+            "phone": "+49301234567",
+            "iban": "DE89370400440532013000",
         }
-        source.write_text(json.dumps(good) + "\n{not json\n" + json.dumps({**good, "external_ref": "J-2"}) + "\n")
-        result = obhut.invoke(app, ["customers", "import", str(source)])
-        assert "imported 2, already present 0, rejected 1" in result.output
-        assert "2,,not valid JSON" in (tmp_path / "customers.jsonl.rejects.csv").read_text()
+        assert jane["postal_address"] == {
+            "line1": "Beispielweg 1",
+            "line2": "Hinterhaus",
+            "postal_code": "10115",
+            "city": "Berlin",
+            "country": "DE",
+        }
+        assert (jane["card"]["brand"], jane["card"]["last4"]) == ("visa", "1111")
+        assert "4111111111111111" not in (tmp_path / "export.jsonl").read_text(encoding="utf-8")
+        assert {r["notes"] for r in rows} == {"Prefers email", None, "Notes, with a comma"}
 
-
-class TestShredAndKeys:
-    def _import(self, obhut: CliRunner, tmp_path: Path) -> list[dict[str, object]]:
-        source = tmp_path / "ok.csv"
-        source.write_text("\n".join([HEADER, ROWS[0], ROWS[2]]) + "\n")
-        assert obhut.invoke(app, ["customers", "import", str(source)]).exit_code == 0
-        return _export(obhut, tmp_path)
-
-    def test_shred_removes_the_customer_from_exports(self, obhut: CliRunner, tmp_path: Path) -> None:
-        anna, clara = sorted(self._import(obhut, tmp_path), key=lambda c: str(c["given_name"]))
-        result = obhut.invoke(app, ["customers", "shred", str(anna["id"])])
+    def test_a_shredded_customer_is_no_longer_exported(
+        self, obhut: Obhut, container: Container, tmp_path: Path
+    ) -> None:
+        _import(obhut, tmp_path / "in.csv", "\n".join([HEADER, *GOOD_ROWS, ""]), exit_code=0)
+        victim = next(r["id"] for r in _export(obhut, tmp_path) if r["external_ref"] == "K-103")
+        result = obhut("customers", "shred", victim)
         assert result.exit_code == 0, result.output
-        assert [c["id"] for c in _export(obhut, tmp_path)] == [clara["id"]]
+        assert f"customer {victim} shredded at" in result.output
+        remaining = _export(obhut, tmp_path)
+        assert sorted(r["external_ref"] for r in remaining) == ["K-101", "K-105"]
+        assert victim not in (tmp_path / "export.jsonl").read_text(encoding="utf-8")
+        assert (_count(container, Customer), _count(container, DataKey)) == (3, 2)
 
-    def test_rotate_revoke_restore(self, obhut: CliRunner, tmp_path: Path) -> None:
-        self._import(obhut, tmp_path)
-        rotated = obhut.invoke(app, ["keys", "rotate"])
-        assert "2 data keys re-wrapped" in rotated.output, rotated.output
-        status = obhut.invoke(app, ["keys", "status"]).output
-        assert "retired" in status
-        assert "active" in status
-        assert len(_export(obhut, tmp_path)) == 2
-        assert obhut.invoke(app, ["keys", "revoke", "--yes"]).exit_code == 0
-        refused = obhut.invoke(app, ["customers", "export"])
-        assert refused.exit_code == 1
-        assert "obhut-default-v1" in refused.output
-        assert "revoked on" in refused.output
-        assert obhut.invoke(app, ["keys", "restore"]).exit_code == 0
-        assert len(_export(obhut, tmp_path)) == 2
+    def test_shredding_an_unknown_customer_fails_clearly(self, obhut: Obhut) -> None:
+        result = obhut("customers", "shred", "01a20820-31cc-781b-a170-b63d3397b604")
+        assert result.exit_code == 1
+        assert "no customer 01a20820-31cc-781b-a170-b63d3397b604" in result.output
 
-    def test_admin_token_is_printed_once_and_hashed(self, obhut: CliRunner) -> None:
-        result = obhut.invoke(app, ["admin", "token", "create", "--label", "ops"])
-        token = result.stdout.strip().splitlines()[-1]
-        assert token.startswith("obhut_adm_")
-        assert len(token) > 40
+
+class TestKeys:
+    @pytest.fixture(autouse=True)
+    def _customers(self, obhut: Obhut, tmp_path: Path) -> None:
+        _import(obhut, tmp_path / "in.csv", "\n".join([HEADER, *GOOD_ROWS, ""]), exit_code=0)
+
+    @staticmethod
+    def _row(output: str, key_ref: str) -> list[str]:
+        line = next(line for line in output.splitlines() if key_ref in line)
+        return [cell.strip() for cell in line.strip("│ ").split("│")]
+
+    def test_status_lists_each_version_with_its_data_keys(self, obhut: Obhut) -> None:
+        result = obhut("keys", "status")
+        assert result.exit_code == 0, result.output
+        assert self._row(result.output, "obhut-default-v1")[:6] == [
+            "1",
+            "obhut-default-v1",
+            "local",
+            "generated",
+            "active",
+            "3",
+        ]
+
+    def test_rotate_moves_every_data_key_and_keeps_customers_readable(
+        self, obhut: Obhut, container: Container, tmp_path: Path
+    ) -> None:
+        before = _export(obhut, tmp_path)
+        result = obhut("keys", "rotate", "--batch-size", "2")
+        assert result.exit_code == 0, result.output
+        assert "v[1] -> v2, 3 data keys re-wrapped" in result.output
+        with unit_of_work(container.sessions) as session:
+            versions = session.scalars(select(DataKey.key_version).where(DataKey.workspace_id == DEFAULT)).all()
+            states = dict(
+                session.execute(
+                    select(KeyVersion.version, KeyVersion.state).where(KeyVersion.workspace_id == DEFAULT)
+                ).all()
+            )
+        assert sorted(versions) == [2, 2, 2]
+        assert states == {1: "retired", 2: "active"}
+        status = obhut("keys", "status").output
+        assert self._row(status, "obhut-default-v2")[4:6] == ["active", "3"]
+        assert self._row(status, "obhut-default-v1")[4:6] == ["retired", "0"]
+        assert _export(obhut, tmp_path) == before
+
+    def test_revoke_locks_the_data_until_restore(self, obhut: Obhut, tmp_path: Path) -> None:
+        declined = obhut("keys", "revoke", stdin="n\n")
+        assert declined.exit_code == 1
+        assert "Aborted" in declined.output
+        assert len(_export(obhut, tmp_path)) == 3
+
+        revoked = obhut("keys", "revoke", "--yes")
+        assert revoked.exit_code == 0, revoked.output
+        assert "revoked obhut-default-v1" in revoked.output
+        for args in (("customers", "export", "--out", str(tmp_path / "x.jsonl")), ("customers", "export")):
+            failed = obhut(*args)
+            assert failed.exit_code == 1
+            message = " ".join(failed.output.split())  # rich wraps long lines
+            assert "error: key 'obhut-default-v1' of workspace 'default' was revoked on" in message
+            assert "('obhut keys restore')" in message
+        assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d", self._row(obhut("keys", "status").output, "default-v1")[7])
+
+        restored = obhut("keys", "restore")
+        assert restored.exit_code == 0, restored.output
+        assert "restored obhut-default-v1" in restored.output
+        assert sorted(r["external_ref"] for r in _export(obhut, tmp_path)) == ["K-101", "K-103", "K-105"]

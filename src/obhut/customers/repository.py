@@ -3,11 +3,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from obhut.customers.models import Customer
 from obhut.vault.models import DataKey
+
+_CUSTOMERS: Table = Customer.__table__  # type: ignore[assignment]
 
 
 def get(session: Session, workspace_id: str, customer_id: str) -> Customer | None:
@@ -46,7 +48,7 @@ def existing_index_values(session: Session, workspace_id: str, index: str, diges
 
 def insert_many(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        session.execute(Customer.__table__.insert(), rows)
+        session.execute(_CUSTOMERS.insert(), rows)
 
 
 def page(session: Session, workspace_id: str, after: str, limit: int) -> list[Customer]:

@@ -83,7 +83,7 @@ _CARD_BRANDS = (  # (prefixes as ranges of the first digits, brand), first match
 )
 
 
-class InvalidValue(ValueError):
+class InvalidValueError(ValueError):
     """A single field's value breaks a rule; the message is safe to show (it holds no value)."""
 
 
@@ -101,14 +101,14 @@ class Card:
 
 def clean_text(value: Any, max_length: int) -> str:
     if not isinstance(value, str):
-        raise InvalidValue("must be text")
+        raise InvalidValueError("must be text")
     text = unicodedata.normalize("NFC", value).strip()
     if not text:
-        raise InvalidValue("must not be empty")
+        raise InvalidValueError("must not be empty")
     if len(text) > max_length:
-        raise InvalidValue(f"must be at most {max_length} characters")
+        raise InvalidValueError(f"must be at most {max_length} characters")
     if _CONTROL.search(text):
-        raise InvalidValue("must not contain control characters")
+        raise InvalidValueError("must not contain control characters")
     return text
 
 
@@ -121,7 +121,7 @@ def normalise_email(value: Any) -> str:
     try:
         checked = email_validator.validate_email(text, check_deliverability=False)
     except email_validator.EmailNotValidError as error:
-        raise InvalidValue("is not a valid email address") from error
+        raise InvalidValueError("is not a valid email address") from error
     return str(checked.normalized)
 
 
@@ -134,9 +134,9 @@ def normalise_phone(value: Any, default_region: str) -> str:
     try:
         number = phonenumbers.parse(text, default_region)
     except phonenumbers.NumberParseException as error:
-        raise InvalidValue("is not a phone number; give it as +49 30 1234567 or in national form") from error
+        raise InvalidValueError("is not a phone number; give it as +49 30 1234567 or in national form") from error
     if not phonenumbers.is_valid_number(number):
-        raise InvalidValue("is not a valid phone number for its country")
+        raise InvalidValueError("is not a valid phone number for its country")
     return f"+{number.country_code}{phonenumbers.national_significant_number(number)}"
 
 
@@ -145,13 +145,13 @@ def normalise_iban(value: Any) -> str:
     try:
         return str(schwifty.IBAN(text).compact)
     except iban_errors.InvalidChecksumDigits as error:
-        raise InvalidValue("is not a valid IBAN: the check digits do not match (a typo?)") from error
+        raise InvalidValueError("is not a valid IBAN: the check digits do not match (a typo?)") from error
     except iban_errors.InvalidLength as error:
-        raise InvalidValue("is not a valid IBAN: wrong length for its country") from error
+        raise InvalidValueError("is not a valid IBAN: wrong length for its country") from error
     except iban_errors.InvalidCountryCode as error:
-        raise InvalidValue("is not a valid IBAN: unknown country code") from error
+        raise InvalidValueError("is not a valid IBAN: unknown country code") from error
     except (iban_errors.SchwiftyException, ValueError) as error:
-        raise InvalidValue("is not a valid IBAN") from error
+        raise InvalidValueError("is not a valid IBAN") from error
 
 
 def format_iban(compact: str) -> str:
@@ -166,11 +166,11 @@ def normalise_birth_date(value: Any, today: date) -> str:
         try:
             born = date.fromisoformat(text)
         except ValueError as error:
-            raise InvalidValue("must be a date as YYYY-MM-DD") from error
+            raise InvalidValueError("must be a date as YYYY-MM-DD") from error
     if born > today:
-        raise InvalidValue("must not be in the future")
+        raise InvalidValueError("must not be in the future")
     if today.year - born.year > MAX_AGE_YEARS:
-        raise InvalidValue(f"is not plausible (more than {MAX_AGE_YEARS} years ago)")
+        raise InvalidValueError(f"is not plausible (more than {MAX_AGE_YEARS} years ago)")
     return born.isoformat()
 
 
@@ -187,34 +187,34 @@ def parse_card(value: Any) -> Card:
     text = clean_text(value, FIELDS["card"].max_length)
     digits = re.sub(r"[ -]", "", text)
     if not digits.isdigit() or not 12 <= len(digits) <= 19:  # noqa: PLR2004 - ISO/IEC 7812 lengths
-        raise InvalidValue("must be a card number of 12 to 19 digits")
+        raise InvalidValueError("must be a card number of 12 to 19 digits")
     if not luhn.is_valid(digits):
-        raise InvalidValue("is not a valid card number: the check digit does not match (a typo?)")
+        raise InvalidValueError("is not a valid card number: the check digit does not match (a typo?)")
     return Card(digits, card_brand(digits), digits[-4:])
 
 
 def normalise_address(value: Any) -> dict[str, str]:
     if not isinstance(value, Mapping):
-        raise InvalidValue("must be an object with line1, postal_code, city and country")
+        raise InvalidValueError("must be an object with line1, postal_code, city and country")
     unknown = set(value) - set(ADDRESS_PARTS)
     if unknown:
-        raise InvalidValue(f"has unknown parts: {', '.join(sorted(map(str, unknown)))}")
+        raise InvalidValueError(f"has unknown parts: {', '.join(sorted(map(str, unknown)))}")
     address = {}
     for part in ADDRESS_PARTS:
         raw = value.get(part)
         if raw is None or raw == "":
             if part != "line2":
-                raise InvalidValue(f"needs '{part}'")
+                raise InvalidValueError(f"needs '{part}'")
             continue
         address[part] = clean_text(raw, 200)
     country = address["country"].upper()
     if country not in phonenumbers.SUPPORTED_REGIONS:
-        raise InvalidValue("needs 'country' as an ISO 3166 two-letter code, such as DE")
+        raise InvalidValueError("needs 'country' as an ISO 3166 two-letter code, such as DE")
     address["country"] = country
     return address
 
 
-def normalise_field(name: str, value: Any, default_region: str, today: date) -> Any:
+def normalise_field(name: str, value: Any, default_region: str, today: date) -> Any:  # noqa: PLR0911 - a case per kind
     spec = FIELDS[name]
     match spec.kind:
         case Kind.TEXT:
@@ -233,9 +233,7 @@ def normalise_field(name: str, value: Any, default_region: str, today: date) -> 
             return parse_card(value)
 
 
-def normalise(
-    raw: Mapping[str, Any], default_region: str, today: date, *, partial: bool = False
-) -> dict[str, Any]:
+def normalise(raw: Mapping[str, Any], default_region: str, today: date, *, partial: bool = False) -> dict[str, Any]:
     """Check and normalise a customer's fields; all problems at once as ValidationFailedError.
     `None` clears a field (in an update). A new customer needs a name or an email to be found again."""
     errors = FieldErrors()
@@ -251,7 +249,7 @@ def normalise(
             continue
         try:
             values[name] = normalise_field(name, value, default_region, today)
-        except InvalidValue as error:
+        except InvalidValueError as error:
             errors.add(name, f"{name} {error}")
     if not partial and not errors.errors and not any(values.get(n) for n in IDENTIFYING):
         errors.add("family_name", IDENTIFYING_MESSAGE, "required")

@@ -66,7 +66,9 @@ class CustomerService:
         self._vault = vault
 
     # --- writing ------------------------------------------------------------------------------------
-    def validate(self, session: Session, workspace_id: str, raw: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:
+    def validate(
+        self, session: Session, workspace_id: str, raw: Mapping[str, Any], *, partial: bool = False
+    ) -> dict[str, Any]:
         region = workspaces.get(session, workspace_id).default_region
         return rules.normalise(canonical_input(raw), region, today(), partial=partial)
 
@@ -119,7 +121,9 @@ class CustomerService:
         if not ref:
             return
         digest = keyring.blind_index("external_ref", ref)
-        others = [c for c in repository.by_index(session, keyring.workspace_id, "external_ref", digest) if c.id != own_id]
+        others = [
+            c for c in repository.by_index(session, keyring.workspace_id, "external_ref", digest) if c.id != own_id
+        ]
         if others:
             raise ConflictError(f"another customer ({others[0].id}) already has this external reference")
 
@@ -217,13 +221,14 @@ def _fill_columns(out: dict[str, Any], keyring: Keyring, cipher: SubjectCipher, 
             if index_column:
                 out[index_column] = None
             continue
+        stored = value
         if isinstance(value, Card):
             digest = keyring.blind_index("card", value.number)
             out["card_index"] = digest
-            value = {"token": card_token(digest), "brand": value.brand, "last4": value.last4}
+            stored = {"token": card_token(digest), "brand": value.brand, "last4": value.last4}
         elif index_column and spec.index:
             out[index_column] = keyring.blind_index(spec.index, _index_form(spec.kind, value))
-        out[name] = cipher.seal(name, value.encode() if isinstance(value, str) else _encode(spec.kind, value))
+        out[name] = cipher.seal(name, stored.encode() if isinstance(stored, str) else _encode(spec.kind, stored))
 
 
 def _index_form(kind: Kind, value: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -22,7 +23,13 @@ from obhut.vault.service import Vault
 from obhut.workspaces import service as workspaces
 
 Progress = Callable[[int], None]  # bytes of the file read so far
-CSV_ADDRESS = {"address_line1": "line1", "address_line2": "line2", "postal_code": "postal_code", "city": "city", "country": "country"}
+CSV_ADDRESS = {
+    "address_line1": "line1",
+    "address_line2": "line2",
+    "postal_code": "postal_code",
+    "city": "city",
+    "country": "country",
+}
 
 
 @dataclass
@@ -86,7 +93,7 @@ def import_file(
     parse = _jsonl_rows if path.suffix.lower() in (".jsonl", ".ndjson", ".json") else _csv_rows
     batch: list[tuple[int, dict[str, Any]]] = []
     current_day = today()
-    with path.open(encoding="utf-8-sig", newline="") as handle:
+    with path.open("rb") as raw_file, io.TextIOWrapper(raw_file, encoding="utf-8-sig", newline="") as handle:
         for line, raw in parse(handle):
             report.lines = line
             if "__error__" in raw:
@@ -100,7 +107,7 @@ def import_file(
                 _store(service, vault, factory, workspace_id, batch, report)
                 batch = []
                 if progress:
-                    progress(handle.buffer.tell() if hasattr(handle, "buffer") else 0)
+                    progress(raw_file.tell())
         _store(service, vault, factory, workspace_id, batch, report)
     report.rejected = len({line for line, _, _ in report.rejects})
     _write_rejects(report)
@@ -123,8 +130,10 @@ def _store(
         keyring = vault.open(session, workspace_id)
         keyed = []
         for line, values in batch:
-            index, value = ("external_ref", values["external_ref"]) if values.get("external_ref") else (
-                "email", rules.email_index_form(values["email"]) if values.get("email") else None
+            index, value = (
+                ("external_ref", values["external_ref"])
+                if values.get("external_ref")
+                else ("email", rules.email_index_form(values["email"]) if values.get("email") else None)
             )
             keyed.append((line, values, index, keyring.blind_index(index, value) if value else None))
         seen: dict[str, set[bytes]] = {}
