@@ -183,8 +183,7 @@ class TestProblemDetails:
         assert problem["type"] == "https://obhut.example.com/problems/validation"
         assert problem["title"] == "Invalid input"
         details = {e["pointer"]: e["detail"] for e in problem["errors"]}
-        # The request field is card_number; the service reports its stored name, card (reported upstream).
-        card_pointer = ({"/card", "/card_number"} & set(details)).pop()
+        card_pointer = "/card_number"  # the name the client sent, not the stored field's name
         assert set(details) == {"/email", "/phone", "/iban", "/birth_date", card_pointer}
         assert details["/birth_date"] == "birth_date must not be in the future"
         assert "check digits do not match" in details["/iban"]
@@ -359,3 +358,19 @@ class TestOpenApi:
         assert set(paths[f"{base}/lookup"]) == {"post"}
         assert set(paths[f"{base}/{{customer_id}}/shred"]) == {"post"}
         assert spec["info"]["title"] == "Obhut"
+
+
+class TestWorkspaceCreation:
+    def test_needs_a_token_for_every_workspace(self, client: TestClient, container: Container) -> None:
+        with unit_of_work(container.sessions) as session:
+            limited = access.create_admin_token(session, "acme only", WORKSPACE)
+        refused = client.post(
+            "/api/v1/workspaces",
+            json={"workspace_id": "newco"},
+            headers={"Authorization": f"Bearer {limited.token}"},
+        )
+        assert refused.status_code == 403
+        assert refused.json()["type"].endswith("/forbidden")
+        created = client.post("/api/v1/workspaces", json={"workspace_id": "newco"})
+        assert created.status_code == 201
+        assert created.json()["workspace_id"] == "newco"

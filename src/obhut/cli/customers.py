@@ -53,6 +53,8 @@ def export_customers(
             if out is None:
                 count = tasks.export_jsonl(built.customers, built.sessions, ws, sys.stdout)
             else:
+                with unit_of_work(built.sessions) as session:
+                    built.vault.open(session, ws)  # refuse before touching the file if the keys are revoked
                 fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                 with os.fdopen(fd, "w", encoding="utf-8") as handle:
                     count = tasks.export_jsonl(

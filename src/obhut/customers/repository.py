@@ -7,6 +7,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from obhut.customers.models import Customer
+from obhut.kit import bulk
 from obhut.vault.models import DataKey
 
 _CUSTOMERS: Table = Customer.__table__  # type: ignore[assignment]
@@ -47,8 +48,7 @@ def existing_index_values(session: Session, workspace_id: str, index: str, diges
 
 
 def insert_many(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(_CUSTOMERS.insert(), rows)
+    bulk.insert_rows(session, _CUSTOMERS, rows)
 
 
 def page(session: Session, workspace_id: str, after: str, limit: int) -> list[Customer]:

@@ -64,6 +64,7 @@ FIELDS: dict[str, FieldSpec] = {
 INDEXED = {spec.index: spec.name for spec in FIELDS.values() if spec.index}
 ADDRESS_PARTS = ("line1", "line2", "postal_code", "city", "country")
 MAX_AGE_YEARS = 130
+INPUT_NAMES = {"card": "card_number"}  # what the API and import files call a field, where it differs
 IDENTIFYING = ("family_name", "email", "external_ref")
 IDENTIFYING_MESSAGE = "a customer needs at least a family name, an email or an external reference"
 
@@ -122,7 +123,8 @@ def normalise_email(value: Any) -> str:
         checked = email_validator.validate_email(text, check_deliverability=False)
     except email_validator.EmailNotValidError as error:
         raise InvalidValueError("is not a valid email address") from error
-    return str(checked.normalized)
+    # The ASCII (punycode) form when there is one, as the fast path keeps it: one address, one index value.
+    return str(checked.ascii_email or checked.normalized)
 
 
 def email_index_form(email: str) -> str:
@@ -250,7 +252,8 @@ def normalise(raw: Mapping[str, Any], default_region: str, today: date, *, parti
         try:
             values[name] = normalise_field(name, value, default_region, today)
         except InvalidValueError as error:
-            errors.add(name, f"{name} {error}")
+            shown = INPUT_NAMES.get(name, name)
+            errors.add(shown, f"{shown} {error}")
     if not partial and not errors.errors and not any(values.get(n) for n in IDENTIFYING):
         errors.add("family_name", IDENTIFYING_MESSAGE, "required")
     errors.raise_if_any()

@@ -45,9 +45,13 @@ def canonical_input(raw: Mapping[str, Any]) -> dict[str, Any]:
     return {INPUT_ALIASES.get(key, key): value for key, value in raw.items()}
 
 
+# built once: json.dumps with options builds an encoder per call
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def _encode(kind: Kind, value: Any) -> bytes:
     if kind in (Kind.ADDRESS, Kind.CARD):
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+        return _JSON.encode(value).encode()
     return str(value).encode()
 
 
@@ -213,6 +217,8 @@ _ALL_COLUMNS = [*FIELDS, *_INDEX_COLUMNS.values()]
 
 def _fill_columns(out: dict[str, Any], keyring: Keyring, cipher: SubjectCipher, values: Mapping[str, Any]) -> None:
     """`CustomerService.columns` written into `out`, so that a bulk insert fills each row in place."""
+    names: list[str] = []
+    plaintexts: list[bytes] = []
     for name, value in values.items():
         spec = FIELDS[name]
         index_column = _INDEX_COLUMNS.get(name)
@@ -228,7 +234,9 @@ def _fill_columns(out: dict[str, Any], keyring: Keyring, cipher: SubjectCipher, 
             stored = {"token": card_token(digest), "brand": value.brand, "last4": value.last4}
         elif index_column and spec.index:
             out[index_column] = keyring.blind_index(spec.index, _index_form(spec.kind, value))
-        out[name] = cipher.seal(name, stored.encode() if isinstance(stored, str) else _encode(spec.kind, stored))
+        names.append(name)
+        plaintexts.append(stored.encode() if isinstance(stored, str) else _encode(spec.kind, stored))
+    out.update(zip(names, cipher.seal_fields(names, plaintexts), strict=True))
 
 
 def _index_form(kind: Kind, value: str) -> str:

@@ -49,6 +49,12 @@ class AuthenticationError(ObhutError):
     title = "Authentication required"
 
 
+class ForbiddenError(ObhutError):
+    status = HTTPStatus.FORBIDDEN
+    kind = "forbidden"
+    title = "Not allowed"
+
+
 class ConfigurationError(ObhutError):
     status = HTTPStatus.INTERNAL_SERVER_ERROR
     kind = "configuration"

@@ -35,4 +35,6 @@ class WorkspaceKeysMissingError(NotFoundError):
     title = "Workspace has no key"
 
     def __init__(self, workspace_id: str) -> None:
-        super().__init__(f"workspace '{workspace_id}' has no key yet; create it with 'obhut workspaces create'")
+        super().__init__(
+            f"workspace '{workspace_id}' does not exist or has no key; create it with 'obhut workspaces create'"
+        )

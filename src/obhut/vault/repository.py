@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from obhut.kit import bulk
 from obhut.vault.models import DataKey, KeyVersion, ShardGeneration, ShreddedSubject, WrappedSecret
 
 _DATA_KEYS: Table = DataKey.__table__  # type: ignore[assignment]
@@ -52,8 +53,7 @@ def count_data_keys_below(session: Session, workspace_id: str, version: int) -> 
 
 
 def insert_data_keys(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(_DATA_KEYS.insert(), rows)
+    bulk.insert_rows(session, _DATA_KEYS, rows)
 
 
 def rewrap_data_keys(session: Session, rows: Sequence[dict[str, Any]]) -> None:

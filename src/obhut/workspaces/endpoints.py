@@ -6,6 +6,8 @@ from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, ConfigDict
 
 from obhut.access.dependencies import Admin
+from obhut.access.service import ALL_WORKSPACES
+from obhut.kit.errors import ForbiddenError
 from obhut.kit.web import DbSession
 from obhut.vault.service import Vault
 from obhut.workspaces import service
@@ -47,7 +49,9 @@ def _vault(request: Request) -> Vault:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create_workspace(body: WorkspaceIn, request: Request, session: DbSession, _admin: Admin) -> WorkspaceOut:
+def create_workspace(body: WorkspaceIn, request: Request, session: DbSession, admin: Admin) -> WorkspaceOut:
+    if admin.workspace_id != ALL_WORKSPACES:
+        raise ForbiddenError("creating workspaces needs an admin token for every workspace, not one limited to one")
     workspace = service.create(
         session,
         _vault(request),
