@@ -39,6 +39,20 @@ def by_index(session: Session, workspace_id: str, index: str, digest: bytes, lim
     return sorted(session.scalars(query), key=lambda c: c.id)
 
 
+def by_index_with_data_keys(
+    session: Session, workspace_id: str, index: str, digest: bytes, limit: int = 50
+) -> list[tuple[Customer, DataKey | None]]:
+    """Like `by_index`, with each customer's data key joined in (one round trip for a lookup)."""
+    column = getattr(Customer, f"{index}_index")
+    query = (
+        select(Customer, DataKey)
+        .outerjoin(DataKey, (DataKey.workspace_id == Customer.workspace_id) & (DataKey.subject_id == Customer.id))
+        .where(Customer.workspace_id == workspace_id, column == digest, Customer.erased_at.is_(None))
+        .limit(limit)
+    )
+    return sorted(((c, dk) for c, dk in session.execute(query)), key=lambda pair: pair[0].id)
+
+
 def existing_index_values(session: Session, workspace_id: str, index: str, digests: Sequence[bytes]) -> set[bytes]:
     if not digests:
         return set()

@@ -73,7 +73,8 @@ class CustomerService:
     def validate(
         self, session: Session, workspace_id: str, raw: Mapping[str, Any], *, partial: bool = False
     ) -> dict[str, Any]:
-        region = workspaces.get(session, workspace_id).default_region
+        # The workspace's region matters only for national phone numbers: no query on other hot paths.
+        region = workspaces.get(session, workspace_id).default_region if "phone" in raw else "DE"
         return rules.normalise(canonical_input(raw), region, today(), partial=partial)
 
     def columns(self, keyring: Keyring, cipher: SubjectCipher, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -196,9 +197,9 @@ class CustomerService:
         else:
             digest = keyring.blind_index(spec.index or field_name, _index_form(spec.kind, normalised))
             expected = _index_form(spec.kind, normalised)
-        found = repository.by_index(session, workspace_id, spec.index or field_name, digest)
-        ciphers = keyring.subjects([c.id for c in found])
-        records = [self._decrypt(keyring, c, ciphers[c.id]) for c in found]
+        found = repository.by_index_with_data_keys(session, workspace_id, spec.index or field_name, digest)
+        ciphers = keyring.ciphers_for([c.id for c, _ in found], [dk for _, dk in found if dk is not None])
+        records = [self._decrypt(keyring, c, ciphers[c.id]) for c, _ in found]
         if spec.kind is Kind.CARD:
             return [r for r in records if r.values["card"] and r.values["card"]["token"] == expected]
         return [r for r in records if _index_form(spec.kind, r.values[field_name] or "") == expected]
