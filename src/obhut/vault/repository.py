@@ -36,11 +36,16 @@ def data_keys_in_shard(session: Session, workspace_id: str, version: int, shard:
     return list(session.scalars(query))
 
 
-def data_keys_below(session: Session, workspace_id: str, version: int, limit: int) -> list[Any]:
-    """Plain rows (same attribute names as DataKey), not ORM objects: a rotation reads every data key once."""
+def data_keys_below(session: Session, workspace_id: str, version: int, limit: int, after: str = "") -> list[Any]:
+    """Plain rows (same attribute names as DataKey), not ORM objects: a rotation reads every data key once.
+    Keyset pagination on the primary key (`after`), so each batch costs the same however many remain."""
     query = (
         select(_DATA_KEYS)
-        .where(_DATA_KEYS.c.workspace_id == workspace_id, _DATA_KEYS.c.key_version < version)
+        .where(
+            _DATA_KEYS.c.workspace_id == workspace_id,
+            _DATA_KEYS.c.subject_id > after,
+            _DATA_KEYS.c.key_version < version,
+        )
         .order_by(_DATA_KEYS.c.subject_id)
         .limit(limit)
     )

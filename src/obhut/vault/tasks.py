@@ -50,16 +50,17 @@ def rotate(
         target = max(keyring.versions) + (0 if resumed else 1)
     with unit_of_work(factory) as session:
         total = repository.count_data_keys_below(session, workspace_id, target)
-    done = 0
+    done, after = 0, ""
     if progress:
         progress(done, total)
     while True:
         with unit_of_work(factory) as session:
             keyring = vault.open(session, workspace_id)
-            rows = repository.data_keys_below(session, workspace_id, target, batch_size)
+            rows = repository.data_keys_below(session, workspace_id, target, batch_size, after)
             if not rows:
                 break
             done += vault.rewrap(keyring, rows, keyring.versions[target], session)
+            after = rows[-1].subject_id
         if progress:
             progress(done, total)
     with unit_of_work(factory) as session:
