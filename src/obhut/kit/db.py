@@ -83,7 +83,11 @@ def build_engine(url: str) -> Engine:
         return engine
     if parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    # No server-side prepared statements: a generic plan made while a table was small (a seq scan) stays
+    # in use as a bulk import grows it, and each batch's dedupe lookup turns into a full scan.
+    return create_engine(
+        url, pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args={"prepare_threshold": None}
+    )
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
