@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from obhut.access.login import Throttle
+from obhut.access.policies import PolicyService
 from obhut.customers.service import CustomerService
 from obhut.kit.db import build_engine, session_factory
 from obhut.kit.settings import Settings
@@ -23,6 +25,8 @@ class Container:
     sessions: sessionmaker[Session]
     vault: Vault
     customers: CustomerService
+    policies: PolicyService
+    throttle: Throttle
 
     def close(self) -> None:
         self.engine.dispose()
@@ -38,4 +42,14 @@ def build(settings: Settings) -> Container:
         KeyCache(settings.key_cache_seconds),
         settings.key_shards,
     )
-    return Container(settings, engine, keystore_engine, session_factory(engine), vault, CustomerService(vault))
+    sessions = session_factory(engine)
+    return Container(
+        settings,
+        engine,
+        keystore_engine,
+        sessions,
+        vault,
+        CustomerService(vault),
+        PolicyService(),
+        Throttle(sessions, settings),
+    )

@@ -55,6 +55,12 @@ class ForbiddenError(ObhutError):
     title = "Not allowed"
 
 
+class TooManyRequestsError(ObhutError):
+    status = HTTPStatus.TOO_MANY_REQUESTS
+    kind = "too-many-requests"
+    title = "Too many attempts"
+
+
 class ConfigurationError(ObhutError):
     status = HTTPStatus.INTERNAL_SERVER_ERROR
     kind = "configuration"

@@ -85,6 +85,20 @@ class Keyring:
             indexer = self._indexers[index_name] = BlindIndexer(self._vault.index_key(self.active, index_name))
         return indexer(normalised)
 
+    def derived_key(self, name: str) -> bytes:
+        """A workspace key for one use (masking digests, sealing staff secrets), derived from the index root."""
+        return self._vault.index_key(self.active, f"derived/{name}")
+
+    def seal_secret(self, context: str, plaintext: bytes) -> bytes:
+        """Seals a workspace secret that is not customer data (a TOTP seed, a justification), bound to `context`."""
+        return Sealer(self.derived_key("workspace-secrets")).seal(plaintext, context.encode())
+
+    def open_secret(self, context: str, blob: bytes) -> bytes:
+        try:
+            return Sealer(self.derived_key("workspace-secrets")).open(blob, context.encode())
+        except DecryptionError as error:
+            raise IntegrityError(f"a workspace secret ({context.partition(':')[0]}) does not authenticate") from error
+
     def new_subjects(self, subject_ids: Sequence[str]) -> dict[str, SubjectCipher]:
         """Fresh data keys for new customers, stored wrapped (one bulk insert); ciphers for their fields."""
         version = self.active.version
