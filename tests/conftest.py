@@ -14,8 +14,10 @@ from fastapi.testclient import TestClient
 
 from obhut import migrations
 from obhut.access import service as access
+from obhut.access.rules import Effect, FieldDecision, ReadPlan
 from obhut.api.app import create_app
 from obhut.container import Container, build
+from obhut.customers.rules import FIELDS
 from obhut.kit.db import unit_of_work
 from obhut.kit.settings import Settings
 from obhut.workspaces import service as workspaces
@@ -110,6 +112,11 @@ def client(container: Container, admin_token: str) -> Iterator[TestClient]:
     with TestClient(create_app(container=container)) as test_client:
         test_client.headers["Authorization"] = f"Bearer {admin_token}"
         yield test_client
+
+
+def reveal_all() -> ReadPlan:
+    """A read plan that reveals every field: for tests of the vault and storage, not of policies."""
+    return ReadPlan("owner", "support", None, 1, dict.fromkeys(FIELDS, FieldDecision(Effect.REVEAL)))
 
 
 def jane(**overrides: object) -> dict[str, object]:

@@ -22,7 +22,7 @@ from obhut.vault.models import DataKey, KeyVersion
 from obhut.vault.ports import KeyProvider, KeyUnusableError, WrapItem
 from obhut.vault.service import Vault
 from obhut.workspaces import service as workspaces
-from tests.conftest import jane
+from tests.conftest import jane, reveal_all
 
 
 @pytest.fixture(params=["pkcs11", "openbao"])
@@ -48,7 +48,7 @@ class TestHoldYourOwnKey:
                 for n in range(6)
             ]
         with unit_of_work(container.sessions) as session:
-            assert [r.id for r in customers.lookup(session, ws, "email", "K3@example.com")] == [ids[3]]
+            assert [r.id for r in customers.lookup(session, ws, "email", "K3@example.com", reveal_all())] == [ids[3]]
 
         report = tasks.rotate(vault, container.sessions, ws, batch_size=4)
         assert (report.to_version, report.rewrapped) == (2, 6)

@@ -1,13 +1,25 @@
+"""Customer endpoints. Every response with personal data is built from a `Plan` (the access decision for
+this caller and purpose): the architecture tests fail for an endpoint that returns customers without one."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
+from pydantic import BaseModel, ConfigDict, Field
 
-from obhut.access.dependencies import Admin
+from obhut.access.dependencies import CurrentPrincipal, Plan, policies
+from obhut.access.rules import Permission
 from obhut.customers.schemas import CustomerFields, CustomerOut, Erased, Lookup, LookupResult
 from obhut.customers.service import CustomerService
 from obhut.kit.web import DbSession
 
 router = APIRouter(prefix="/workspaces/{workspace_id}/customers", tags=["customers"])
+
+
+class BreakGlassIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    purpose: str
+    justification: str = Field(min_length=20, max_length=2000, description="Why policy must be exceeded")
 
 
 def _service(request: Request) -> CustomerService:
@@ -17,45 +29,81 @@ def _service(request: Request) -> CustomerService:
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create_customer(
-    workspace_id: str, body: CustomerFields, request: Request, session: DbSession, _admin: Admin
+    workspace_id: str,
+    body: CustomerFields,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    plan: Plan,
 ) -> CustomerOut:
-    return CustomerOut.of(_service(request).create(session, workspace_id, body.supplied()))
+    """Creates a customer; the reply shows it as the caller's role may see it (masked without a purpose)."""
+    principal.require(Permission.CUSTOMERS_WRITE)
+    record = _service(request).create(session, workspace_id, body.supplied())
+    return CustomerOut.of(_service(request).view(session, workspace_id, record.id, plan))
 
 
 @router.get("/{customer_id}")
-def read_customer(
-    workspace_id: str, customer_id: str, request: Request, session: DbSession, _admin: Admin
-) -> CustomerOut:
-    return CustomerOut.of(_service(request).get(session, workspace_id, customer_id))
+def read_customer(workspace_id: str, customer_id: str, request: Request, session: DbSession, plan: Plan) -> CustomerOut:
+    """Without `purpose`, values are masked; with one, each field is revealed, masked or withheld by policy."""
+    return CustomerOut.of(_service(request).view(session, workspace_id, customer_id, plan))
 
 
 @router.patch("/{customer_id}")
 def update_customer(
-    workspace_id: str, customer_id: str, body: CustomerFields, request: Request, session: DbSession, _admin: Admin
+    workspace_id: str,
+    customer_id: str,
+    body: CustomerFields,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    plan: Plan,
 ) -> CustomerOut:
     """Fields present in the body are set; `null` clears one; absent fields stay as they are."""
-    return CustomerOut.of(_service(request).update(session, workspace_id, customer_id, body.supplied()))
+    principal.require(Permission.CUSTOMERS_WRITE)
+    _service(request).update(session, workspace_id, customer_id, body.supplied())
+    return CustomerOut.of(_service(request).view(session, workspace_id, customer_id, plan))
 
 
 @router.delete("/{customer_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_customer(
-    workspace_id: str, customer_id: str, request: Request, session: DbSession, _admin: Admin
+    workspace_id: str, customer_id: str, request: Request, session: DbSession, principal: CurrentPrincipal
 ) -> Response:
     """Erases the customer: shreds the data key, then removes the row."""
+    principal.require(Permission.CUSTOMERS_DELETE)
     _service(request).delete(session, workspace_id, customer_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{customer_id}/shred")
-def shred_customer(workspace_id: str, customer_id: str, request: Request, session: DbSession, _admin: Admin) -> Erased:
+def shred_customer(
+    workspace_id: str, customer_id: str, request: Request, session: DbSession, principal: CurrentPrincipal
+) -> Erased:
     """Destroys the customer's data key; the row stays as a tombstone."""
+    principal.require(Permission.CUSTOMERS_DELETE)
     return Erased(id=customer_id, erased_at=_service(request).shred(session, workspace_id, customer_id))
 
 
 @router.post("/lookup")
-def lookup_customers(
-    workspace_id: str, body: Lookup, request: Request, session: DbSession, _admin: Admin
-) -> LookupResult:
+def lookup_customers(workspace_id: str, body: Lookup, request: Request, session: DbSession, plan: Plan) -> LookupResult:
+    """Exact search by one key, sent in the body so that it stays out of URLs and server logs."""
     field, value = body.key()
-    records = _service(request).lookup(session, workspace_id, field, value)
-    return LookupResult(customers=[CustomerOut.of(r) for r in records])
+    views = _service(request).lookup(session, workspace_id, field, value, plan)
+    return LookupResult(customers=[CustomerOut.of(v) for v in views])
+
+
+@router.post("/{customer_id}/break-glass")
+def break_glass(
+    workspace_id: str,
+    customer_id: str,
+    body: BreakGlassIn,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    plan: Plan,
+) -> CustomerOut:
+    """Reveals every field beyond policy for a role allowed to break glass; recorded for the privacy officer."""
+    del plan  # the caller's ordinary decision is taken (and checked) first; break-glass widens it
+    service = _service(request)
+    keyring = request.app.state.container.vault.open(session, workspace_id)
+    widened = policies(request).break_glass(session, keyring, principal, customer_id, body.purpose, body.justification)
+    return CustomerOut.of(service.view(session, workspace_id, customer_id, widened))

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from obhut.customers.service import CustomerRecord
+from obhut.customers.service import CustomerView
 
 
 class Address(BaseModel):
@@ -40,12 +40,23 @@ class CustomerFields(BaseModel):
 
 
 class Card(BaseModel):
-    token: str
+    token: str | None = Field(description="A keyed token for the card number; absent when masked")
     brand: str
     last4: str
 
 
+class AddressOut(BaseModel):
+    line1: str
+    line2: str | None = None
+    postal_code: str
+    city: str
+    country: str | None
+
+
 class CustomerOut(BaseModel):
+    """A customer as the caller may see it. `disclosure` says per field whether it is revealed, masked
+    (a partial value, a keyed hash or '[redacted]') or withheld (null: the policy denies it)."""
+
     id: str
     external_ref: str | None
     given_name: str | None
@@ -53,17 +64,24 @@ class CustomerOut(BaseModel):
     birth_date: str | None
     email: str | None
     phone: str | None
-    postal_address: Address | None
+    postal_address: AddressOut | str | None
     iban: str | None
-    card: Card | None
+    card: Card | str | None
     notes: str | None
+    disclosure: dict[str, Literal["revealed", "masked", "withheld"]]
     created_at: datetime
     updated_at: datetime
 
     @classmethod
-    def of(cls, record: CustomerRecord) -> CustomerOut:
+    def of(cls, view: CustomerView) -> CustomerOut:
         return cls.model_validate(
-            {"id": record.id, **record.values, "created_at": record.created_at, "updated_at": record.updated_at}
+            {
+                "id": view.id,
+                **view.values,
+                "disclosure": view.disclosure,
+                "created_at": view.created_at,
+                "updated_at": view.updated_at,
+            }
         )
 
 

@@ -12,11 +12,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from obhut.access.masks import Masker
+from obhut.access.rules import Effect, ReadPlan
 from obhut.customers import repository, rules
 from obhut.customers.models import Customer
 from obhut.customers.rules import FIELDS, Card, Kind
 from obhut.kit.clock import now, today
-from obhut.kit.errors import ConflictError, FieldErrors, NotFoundError
+from obhut.kit.errors import ConflictError, FieldErrors, ForbiddenError, NotFoundError
 from obhut.kit.ids import is_valid_id, new_id
 from obhut.vault.errors import SubjectShreddedError
 from obhut.vault.keyring import Keyring, SubjectCipher
@@ -39,6 +41,20 @@ class CustomerRecord:
     def __repr__(self) -> str:
         present = sorted(k for k, v in self.values.items() if v is not None)
         return f"CustomerRecord({self.id!r}, fields={present})"
+
+
+@dataclass(frozen=True)
+class CustomerView:
+    """A customer as one reader may see it: each field revealed, masked or withheld, per the read plan."""
+
+    id: str
+    values: dict[str, Any] = field(repr=False)
+    disclosure: dict[str, str]
+    created_at: datetime
+    updated_at: datetime
+
+    def __repr__(self) -> str:
+        return f"CustomerView({self.id!r}, disclosure={self.disclosure})"
 
 
 def canonical_input(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -168,28 +184,72 @@ class CustomerService:
             values[name] = None if blob is None else _decode(spec.kind, cipher.open(name, blob))
         return CustomerRecord(customer.id, values, customer.created_at, customer.updated_at)
 
-    def get(
-        self, session: Session, workspace_id: str, customer_id: str, keyring: Keyring | None = None
-    ) -> CustomerRecord:
-        keyring = keyring or self._vault.open(session, workspace_id)
+    def _decrypt_for(self, keyring: Keyring, customer: Customer, cipher: SubjectCipher, plan: ReadPlan) -> CustomerView:
+        """Decrypts only what the plan reveals or masks; a withheld field is never decrypted."""
+        masker = Masker(keyring.derived_key("mask-hash"))
+        values: dict[str, Any] = dict.fromkeys(FIELDS)
+        disclosure = {}
+        for name, spec in FIELDS.items():
+            decision = plan.decision(name)
+            blob = getattr(customer, name)
+            if decision.effect is Effect.DENY:
+                disclosure[name] = "withheld"
+                continue
+            disclosure[name] = "revealed" if decision.effect is Effect.REVEAL else "masked"
+            if blob is None:
+                continue
+            value = _decode(spec.kind, cipher.open(name, blob))
+            values[name] = value if decision.effect is Effect.REVEAL else masker(name, decision.mask, value)
+        return CustomerView(customer.id, values, disclosure, customer.created_at, customer.updated_at)
+
+    def _load(self, session: Session, keyring: Keyring, customer_id: str) -> tuple[Customer, SubjectCipher]:
+        workspace_id = keyring.workspace_id
         found = repository.get_with_data_key(session, workspace_id, customer_id) if is_valid_id(customer_id) else None
         if found is None:
             raise NotFoundError(f"no customer {customer_id} in workspace '{workspace_id}'")
         customer, data_key = found
         if customer.erased_at is not None:
             raise SubjectShreddedError(customer_id, customer.erased_at)
-        cipher = keyring.ciphers_for([customer_id], [data_key] if data_key else [])[customer_id]
+        return customer, keyring.ciphers_for([customer_id], [data_key] if data_key else [])[customer_id]
+
+    def get(
+        self, session: Session, workspace_id: str, customer_id: str, keyring: Keyring | None = None
+    ) -> CustomerRecord:
+        """Every field decrypted: for the vault's own work (exports, updates), never returned to staff as is."""
+        keyring = keyring or self._vault.open(session, workspace_id)
+        customer, cipher = self._load(session, keyring, customer_id)
         return self._decrypt(keyring, customer, cipher)
 
-    def lookup(self, session: Session, workspace_id: str, field_name: str, value: Any) -> list[CustomerRecord]:
-        """Exact match through a blind index; candidates are decrypted and compared, so a truncated-hash
-        collision never returns the wrong customer."""
+    def view(self, session: Session, workspace_id: str, customer_id: str, plan: ReadPlan) -> CustomerView:
+        """The customer as the read plan allows: the one way staff and clients read a customer."""
+        keyring = self._vault.open(session, workspace_id)
+        customer, cipher = self._load(session, keyring, customer_id)
+        return self._decrypt_for(keyring, customer, cipher, plan)
+
+    def lookup(
+        self, session: Session, workspace_id: str, field_name: str, value: Any, plan: ReadPlan
+    ) -> list[CustomerView]:
+        """Exact match through a blind index, each match shown as the plan allows. A role may search only by
+        a field it may at least see masked."""
         if field_name not in LOOKUP_FIELDS:
             errors = FieldErrors()
             errors.add(field_name, f"cannot look customers up by {field_name}; use one of {', '.join(LOOKUP_FIELDS)}")
             errors.raise_if_any()
-        normalised = self.validate(session, workspace_id, {field_name: value}, partial=True)[field_name]
+        if plan.decision(field_name).effect is Effect.DENY:
+            raise ForbiddenError(f"your role '{plan.role}' may not search customers by {field_name}")
         keyring = self._vault.open(session, workspace_id)
+        return [
+            self._decrypt_for(keyring, customer, cipher, plan)
+            for customer, cipher in self._matches(session, keyring, field_name, value)
+        ]
+
+    def _matches(
+        self, session: Session, keyring: Keyring, field_name: str, value: Any
+    ) -> list[tuple[Customer, SubjectCipher]]:
+        """Candidates from the blind index, confirmed on the decrypted field, so a truncated-hash collision
+        never returns the wrong customer."""
+        workspace_id = keyring.workspace_id
+        normalised = self.validate(session, workspace_id, {field_name: value}, partial=True)[field_name]
         spec = FIELDS[field_name]
         if isinstance(normalised, Card):
             digest = keyring.blind_index("card", normalised.number)
@@ -199,10 +259,18 @@ class CustomerService:
             expected = _index_form(spec.kind, normalised)
         found = repository.by_index_with_data_keys(session, workspace_id, spec.index or field_name, digest)
         ciphers = keyring.ciphers_for([c.id for c, _ in found], [dk for _, dk in found if dk is not None])
-        records = [self._decrypt(keyring, c, ciphers[c.id]) for c, _ in found]
-        if spec.kind is Kind.CARD:
-            return [r for r in records if r.values["card"] and r.values["card"]["token"] == expected]
-        return [r for r in records if _index_form(spec.kind, r.values[field_name] or "") == expected]
+        out = []
+        for customer, _ in found:
+            cipher = ciphers[customer.id]
+            blob = getattr(customer, field_name)
+            stored = None if blob is None else _decode(spec.kind, cipher.open(field_name, blob))
+            if spec.kind is Kind.CARD:
+                matches = stored is not None and stored["token"] == expected
+            else:
+                matches = _index_form(spec.kind, stored or "") == expected
+            if matches:
+                out.append((customer, cipher))
+        return out
 
     def records(self, session: Session, workspace_id: str, batch_size: int = 1000) -> Iterator[CustomerRecord]:
         keyring = self._vault.open(session, workspace_id)
