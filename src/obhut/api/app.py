@@ -7,6 +7,9 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import RedirectResponse
 
 from obhut import __version__
+from obhut.access.endpoints import router as auth_router
+from obhut.access.manage_endpoints import router as access_router
+from obhut.access.sso_endpoints import router as sso_router
 from obhut.container import Container, build
 from obhut.customers.endpoints import router as customers_router
 from obhut.kit.settings import Settings
@@ -39,6 +42,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(workspaces_router)
     api.include_router(customers_router)
+    api.include_router(auth_router)
+    api.include_router(access_router)
+    api.include_router(sso_router)
 
     @api.get("/health", tags=["meta"])
     def health() -> dict[str, str]:
