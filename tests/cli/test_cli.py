@@ -21,7 +21,6 @@ from obhut.cli.main import app
 from obhut.container import Container
 from obhut.customers.models import Customer
 from obhut.kit.db import unit_of_work
-from obhut.kit.errors import AuthenticationError
 from obhut.kit.settings import Settings
 from obhut.vault.models import DataKey, KeyVersion
 from obhut.workspaces.models import Workspace
@@ -108,7 +107,8 @@ class TestAdminToken:
         assert re.fullmatch(r"obhut_adm_[A-Za-z0-9_-]{43}", token), "stdout holds the token alone"
         assert "shown only now" in result.stderr
         with unit_of_work(container.sessions) as session:
-            assert access.authenticate(session, token, DEFAULT).label == "ci"
+            principal = access.authenticate(session, token, {})
+            assert (principal.role, principal.actor.startswith("admin:")) == ("owner", True)
         api = TestClient(create_app(container=container))
         assert api.get("/api/v1/workspaces/acme/keys", headers={"Authorization": f"Bearer {token}"}).status_code == 200
         assert api.get("/api/v1/workspaces/acme/keys", headers={"Authorization": "Bearer x"}).status_code == 401
@@ -116,9 +116,8 @@ class TestAdminToken:
     def test_a_token_limited_to_one_workspace(self, obhut: Obhut, container: Container) -> None:
         token = obhut("admin", "token", "create", "--workspace", "acme").stdout.strip()
         with unit_of_work(container.sessions) as session:
-            assert access.authenticate(session, token, "acme").workspace_id == "acme"
-            with pytest.raises(AuthenticationError):
-                access.authenticate(session, token, DEFAULT)
+            principal = access.authenticate(session, token, {})
+            assert (principal.covers("acme"), principal.covers(DEFAULT)) == (True, False)
 
     def test_first_use_creates_the_default_workspace(self, obhut: Obhut, container: Container) -> None:
         assert obhut("admin", "token", "create").exit_code == 0
@@ -301,3 +300,25 @@ class TestKeys:
         assert restored.exit_code == 0, restored.output
         assert "restored obhut-default-v1" in restored.output
         assert sorted(r["external_ref"] for r in _export(obhut, tmp_path)) == ["K-101", "K-103", "K-105"]
+
+
+class TestStaff:
+    def test_create_an_owner_who_can_then_sign_in(self, obhut: Obhut, container: Container) -> None:
+        secret = "a long enough passphrase"
+        result = obhut("staff", "create", "owner@example.com", "--workspace", "acme", stdin=f"{secret}\n{secret}\n")
+        assert result.exit_code == 0, result.output
+        assert secret not in result.output.split("Repeat for confirmation:")[-1]
+        listed = obhut("staff", "list", "--workspace", "acme")
+        assert "owner@example.com" in listed.output
+        assert "owner" in listed.output
+        api = TestClient(create_app(container=container))
+        login = api.post(
+            "/api/v1/workspaces/acme/auth/login", json={"username": "owner@example.com", "password": secret}
+        )
+        assert login.status_code == 200, login.text
+        assert login.json()["mfa_required"] is True  # an owner reveals everything: a second factor comes first
+
+    def test_a_short_password_is_refused_with_the_rule(self, obhut: Obhut) -> None:
+        result = obhut("staff", "create", "x@example.com", "--workspace", "acme", stdin="short\nshort\n")
+        assert result.exit_code != 0
+        assert "at least 12 characters" in result.output

@@ -32,6 +32,8 @@ def container() -> Iterator[Container]:
             built.close()
     except ObhutError as error:
         console.print(f"[red]error:[/red] {error.detail}")
+        for problem in getattr(error, "errors", []):
+            console.print(f"  {problem.field}: {problem.message}")
         raise typer.Exit(1) from None
 
 

@@ -5,7 +5,7 @@ import uvicorn
 
 from obhut import migrations
 from obhut.access import service as access
-from obhut.cli import customers, keys, workspaces
+from obhut.cli import customers, keys, staff, workspaces
 from obhut.cli.context import console, container
 from obhut.kit.db import unit_of_work
 from obhut.kit.settings import Settings
@@ -14,13 +14,14 @@ from obhut.workspaces import service as workspaces_service
 app = typer.Typer(help="Obhut: privacy-first customer identity and data platform.", no_args_is_help=True)
 db = typer.Typer(help="Database schema.", no_args_is_help=True)
 admin = typer.Typer(help="Bootstrap administration.", no_args_is_help=True)
-token = typer.Typer(help="Admin tokens for the API (until staff accounts exist).", no_args_is_help=True)
+token = typer.Typer(help="Bootstrap admin tokens: platform operators, and the first set-up.", no_args_is_help=True)
 app.add_typer(db, name="db")
 app.add_typer(admin, name="admin")
 admin.add_typer(token, name="token")
 app.add_typer(keys.app, name="keys")
 app.add_typer(customers.app, name="customers")
 app.add_typer(workspaces.app, name="workspaces")
+app.add_typer(staff.app, name="staff")
 
 
 @app.command()
