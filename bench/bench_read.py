@@ -15,6 +15,8 @@ from sqlalchemy import select
 
 from common import WORKSPACE, container, databases, plain_customers
 from dataset import write_csv
+from obhut.access.rules import ALL_PERMISSIONS
+from obhut.access.service import Principal
 from obhut.container import Container
 from obhut.customers.tasks import import_file
 from obhut.kit.db import unit_of_work
@@ -70,13 +72,17 @@ def measure(built: Container, settings: Settings) -> dict[str, tuple[float, floa
             )
             plain = list(zip(ids, emails, strict=True))
 
+    with unit_of_work(built.sessions) as session:
+        owner = Principal(WORKSPACE, "bench", "owner", ALL_PERMISSIONS, frozenset({"mfa"}))
+        plan = built.policies.plan(session, owner, "support", None)
+
     def by_id(n: int) -> object:
         with unit_of_work(built.sessions) as session:
             return built.customers.get(session, WORKSPACE, ids[n])
 
     def by_email(n: int) -> object:
         with unit_of_work(built.sessions) as session:
-            return built.customers.lookup(session, WORKSPACE, "email", emails[n])
+            return built.customers.lookup(session, WORKSPACE, "email", emails[n], plan)
 
     def plain_by_id(n: int) -> object:
         with unit_of_work(built.sessions) as session:

@@ -12,6 +12,7 @@ BENCHES = [
     ["bench_read.py", "--count", "100000"],
     ["bench_rotation.py", "--count", "100000", "--others", "20000"],
     ["providers.py"],
+    ["bench_policy.py", "--customers", "2000"],
 ]
 
 
