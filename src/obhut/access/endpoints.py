@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -11,8 +9,8 @@ from obhut.access import mfa, service
 from obhut.access.dependencies import Authenticated, policies
 from obhut.access.login import Attempt, sign_in
 from obhut.access.models import Staff
+from obhut.access.schemas import SessionOut
 from obhut.container import Container
-from obhut.kit.clock import now
 from obhut.kit.errors import AuthenticationError
 from obhut.kit.web import DbSession
 
@@ -26,14 +24,6 @@ class LoginIn(BaseModel):
     password: str = Field(max_length=1024)
     totp_code: str | None = Field(None, max_length=10, description="A current code, if TOTP is set up")
     recovery_code: str | None = Field(None, max_length=40, description="One of the recovery codes, used once")
-
-
-class SessionOut(BaseModel):
-    token: str = Field(description="Send as 'Authorization: Bearer <token>'; shown once")
-    expires_at: datetime
-    amr: list[str] = Field(description="How you authenticated: pwd, otp, hwk, rec, sso")
-    mfa_required: bool = Field(description="Whether your role needs a second factor before anything else")
-    mfa_enrolled: bool
 
 
 class MeOut(BaseModel):
@@ -80,14 +70,7 @@ def login(workspace_id: str, body: LoginIn, request: Request, session: DbSession
     keyring = container.vault.open(session, workspace_id)
     done = sign_in(session, keyring, container.throttle, attempt, container.settings.session_minutes)
     snapshot = policies(request).snapshot(session, workspace_id)
-    needs = snapshot.requires_mfa(done.staff.role) and not (done.amr & service.MFA_METHODS)
-    return SessionOut(
-        token=done.token.token,
-        expires_at=done.token.expires_at or now(),
-        amr=sorted(done.amr),
-        mfa_required=needs,
-        mfa_enrolled=done.mfa_enrolled,
-    )
+    return SessionOut.of(done.token, done.amr, snapshot.requires_mfa(done.staff.role), enrolled=done.mfa_enrolled)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from obhut.access import mfa, service
+from obhut.access import mfa, passkeys, service
 from obhut.access.models import LoginThrottle, Staff
 from obhut.access.service import IssuedToken
 from obhut.kit.clock import now
@@ -108,4 +108,4 @@ def sign_in(session: Session, keyring: Keyring, throttle: Throttle, attempt: Att
         raise AuthenticationError(WRONG)
     throttle.succeeded(session, attempt)
     token = service.open_session(session, staff, amr, minutes)
-    return SignedIn(token, staff, frozenset(amr), staff.totp_confirmed)
+    return SignedIn(token, staff, frozenset(amr), passkeys.has_second_factor(session, staff))

@@ -72,10 +72,25 @@ class Passkey(Base):
     public_key: Mapped[bytes] = mapped_column(Blob())
     sign_count: Mapped[int] = mapped_column(Integer, default=0)
     label: Mapped[str] = mapped_column(String(100))
+    backed_up: Mapped[bool] = mapped_column(Boolean, default=False)  # synced passkey (BS flag)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     def __repr__(self) -> str:
         return f"Passkey(staff={self.staff_id!r}, {self.label!r})"
+
+
+class PasskeyChallenge(Base):
+    """A WebAuthn challenge handed out with registration or sign-in options: used once, within minutes.
+    Kept in the database so that any process of the service can finish what another one started."""
+
+    __tablename__ = "access_passkey_challenges"
+
+    workspace_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    challenge_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    challenge: Mapped[bytes] = mapped_column(Blob())
+    staff_id: Mapped[str | None] = mapped_column(String(36))  # set for a registration
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
 class StaffSession(Base):

@@ -62,9 +62,21 @@ def upgrade() -> None:
     sa.Column('public_key', Blob(), nullable=False),
     sa.Column('sign_count', sa.Integer(), nullable=False),
     sa.Column('label', sa.String(length=100), nullable=False),
+    sa.Column('backed_up', sa.Boolean(), nullable=False),
     sa.Column('created_at', UTCDateTime(), nullable=False),
+    sa.Column('last_used_at', UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('workspace_id', 'credential_id', name=op.f('pk_access_passkeys'))
     )
+    op.create_table('access_passkey_challenges',
+    sa.Column('workspace_id', sa.String(length=63), nullable=False),
+    sa.Column('challenge_id', sa.String(length=36), nullable=False),
+    sa.Column('challenge', Blob(), nullable=False),
+    sa.Column('staff_id', sa.String(length=36), nullable=True),
+    sa.Column('expires_at', UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('workspace_id', 'challenge_id', name=op.f('pk_access_passkey_challenges'))
+    )
+    with op.batch_alter_table('access_passkey_challenges', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_access_passkey_challenges_expires_at'), ['expires_at'], unique=False)
     with op.batch_alter_table('access_passkeys', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_access_passkeys_staff_id'), ['staff_id'], unique=False)
 
@@ -143,6 +155,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_access_passkeys_staff_id'))
 
     op.drop_table('access_passkeys')
+    with op.batch_alter_table('access_passkey_challenges', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_access_passkey_challenges_expires_at'))
+
+    op.drop_table('access_passkey_challenges')
     op.drop_table('access_login_throttle')
     op.drop_table('access_break_glass')
     op.drop_table('access_api_tokens')
