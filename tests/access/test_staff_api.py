@@ -229,3 +229,32 @@ class TestBreakGlass:
 def test_a_support_agent_cannot_administer(client: TestClient, container: Container, path: str) -> None:
     agent = signed_in_with_mfa(client, container, "agent@example.com", "support_agent")
     assert client.get(f"{BASE}{path}", headers=bearer(agent)).status_code == 403
+
+
+class TestWorkspaceWide:
+    def test_failures_from_one_address_lock_it_across_account_names(
+        self, client: TestClient, container: Container
+    ) -> None:
+        add_staff(container, "agent@example.com", "support_agent")
+        for number in range(container.settings.address_max_failures):
+            wrong = {"username": f"guess{number}@example.com", "password": "wrong password!"}
+            assert client.post(f"{AUTH}/login", json=wrong).status_code == 401
+        locked = client.post(f"{AUTH}/login", json={"username": "agent@example.com", "password": PASSWORD})
+        assert locked.status_code == 429
+        assert "too many failed sign-ins" in locked.json()["detail"]
+
+    def test_a_workspace_can_require_a_second_factor_of_every_role(
+        self, client: TestClient, container: Container
+    ) -> None:
+        customer_id = _customer(client)
+        add_staff(container, "auditor@example.com", "auditor")
+        auditor = login(client, "auditor@example.com")["token"]
+        assert _read(client, auditor, customer_id).status_code == 200
+        rules = client.get(f"{BASE}/policy").json()["rules"]
+        changed = client.put(f"{BASE}/policy", json={"rules": rules, "require_mfa_all": True})
+        assert changed.status_code == 200, changed.text
+        refused = _read(client, auditor, customer_id)
+        assert refused.status_code == 403
+        assert refused.json()["type"].endswith("/mfa-required")
+        enrol_totp(client, auditor)
+        assert _read(client, auditor, customer_id).status_code == 200
