@@ -30,7 +30,7 @@ def unb64url(text: str) -> bytes:
 
 @dataclass
 class SoftwareAuthenticator:
-    origin: str = "http://127.0.0.1:8000"
+    origin: str = "http://localhost:8000"
     verify_user: bool = True
     key: ec.EllipticCurvePrivateKey = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
     credential_id: bytes = field(default_factory=lambda: secrets.token_bytes(32))

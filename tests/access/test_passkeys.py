@@ -57,7 +57,7 @@ class TestRegistration:
         assert client.get(f"{AUTH}/me", headers=bearer(token)).json()["mfa_required"] is True
 
         options = client.post(f"{PASSKEYS}/options", headers=bearer(token)).json()["public_key"]
-        assert options["rp"]["id"] == "127.0.0.1"
+        assert options["rp"]["id"] == "localhost"
         assert options["authenticatorSelection"]["userVerification"] == "required"
         response = register(client, token, SoftwareAuthenticator(), "YubiKey")
         assert response.status_code == 201, response.text
@@ -159,7 +159,7 @@ class TestSignIn:
         device = registered(client, container)
         token = sign_in(client, device).json()["token"]
         options = client.post(f"{PASSKEYS}/options", headers=bearer(token)).json()
-        assertion = device.get({"challenge": options["public_key"]["challenge"], "rpId": "127.0.0.1"})
+        assertion = device.get({"challenge": options["public_key"]["challenge"], "rpId": "localhost"})
         response = client.post(
             f"{PASSKEYS}/sign-in", json={"challenge_id": options["challenge_id"], "credential": assertion}
         )
