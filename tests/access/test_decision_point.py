@@ -7,6 +7,7 @@ import typing
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import pytest
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from hypothesis import HealthCheck, given, settings
@@ -24,6 +25,7 @@ from obhut.customers.schemas import CustomerOut
 from obhut.customers.service import CustomerService
 from obhut.kit.db import unit_of_work
 from obhut.kit.ids import new_id
+from obhut.vault.keyring import SubjectCipher
 from tests.conftest import WORKSPACE, jane
 
 PERSONAL = {CustomerOut}
@@ -119,3 +121,25 @@ def _json(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: v for k, v in value.items()} | ({"line2": value.get("line2")} if "line1" in value else {})
     return value
+
+
+def test_a_denied_field_is_never_decrypted(container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The support agent reading for billing: identity masked, financial revealed, notes denied."""
+    opened: list[str] = []
+    original = SubjectCipher.open
+
+    def spy(self: SubjectCipher, field: str, blob: bytes) -> bytes:
+        opened.append(field)
+        return original(self, field, blob)
+
+    service: CustomerService = container.customers
+    with unit_of_work(container.sessions) as session:
+        record = service.create(session, WORKSPACE, jane(notes="prefers e-mail", iban="DE89370400440532013000"))
+        plan = container.policies.snapshot(session, WORKSPACE).policy.plan("support_agent", "billing")
+        denied = {name for name, decision in plan.items() if decision.effect is Effect.DENY}
+        monkeypatch.setattr(SubjectCipher, "open", spy)
+        view = service.view(session, WORKSPACE, record.id, ReadPlan("support_agent", "billing", None, 1, plan))
+    assert "notes" in denied
+    assert opened
+    assert not denied & set(opened)
+    assert CustomerOut.of(view).notes is None
