@@ -10,8 +10,11 @@ from obhut.access.dependencies import Authenticated, policies
 from obhut.access.login import Attempt, sign_in
 from obhut.access.models import Staff
 from obhut.access.schemas import SessionOut
+from obhut.audit.dependencies import record_apart, trail_for
+from obhut.audit.rules import LOGIN, MFA, action
+from obhut.audit.service import Event
 from obhut.container import Container
-from obhut.kit.errors import AuthenticationError
+from obhut.kit.errors import AuthenticationError, TooManyRequestsError
 from obhut.kit.web import DbSession
 
 router = APIRouter(prefix="/workspaces/{workspace_id}/auth", tags=["auth"])
@@ -68,14 +71,23 @@ def login(workspace_id: str, body: LoginIn, request: Request, session: DbSession
         body.recovery_code,
     )
     keyring = container.vault.open(session, workspace_id)
-    done = sign_in(session, keyring, container.throttle, attempt, container.settings.session_minutes)
+    try:
+        done = sign_in(session, keyring, container.throttle, attempt, container.settings.session_minutes)
+    except (AuthenticationError, TooManyRequestsError):
+        refused = Event(LOGIN, "failed", search_kind="account name", search_term=body.username)
+        record_apart(request, workspace_id, refused)
+        raise
+    trail = trail_for(request, session, workspace_id, f"staff:{done.staff.staff_id}", done.staff.role)
+    trail.record(Event(LOGIN, target=f"session:{done.token.token_id}", requested=sorted(done.amr)), keyring)
     snapshot = policies(request).snapshot(session, workspace_id)
     return SessionOut.of(done.token, done.amr, snapshot.requires_mfa(done.staff.role), enrolled=done.mfa_enrolled)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
-def logout(session: DbSession, principal: Authenticated) -> Response:
+def logout(request: Request, session: DbSession, principal: Authenticated) -> Response:
     service.close_session(session, principal)
+    trail = trail_for(request, session, principal.workspace_id, principal.actor, principal.role)
+    trail.record(Event(action("api", "session", "logout"), target=f"session:{principal.session_id}"))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -124,8 +136,12 @@ def verify_totp(body: CodeIn, request: Request, session: DbSession, principal: A
     keyring = container.vault.open(session, principal.workspace_id)
     if not staff.totp_confirmed or not mfa.verify_totp(keyring, staff, body.code):
         container.throttle.failed(attempt)
+        record_apart(request, principal.workspace_id, Event(MFA, "failed", target=principal.actor))
         raise AuthenticationError("the code does not match, was used already, or TOTP is not set up")
     service.add_factor(session, principal, "otp")
+    trail_for(request, session, principal.workspace_id, principal.actor, principal.role).record(
+        Event(MFA, target=f"session:{principal.session_id}", requested=["otp"])
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -13,6 +13,9 @@ from obhut.access import service
 from obhut.access.dependencies import CurrentPrincipal, policies
 from obhut.access.models import Staff
 from obhut.access.rules import Permission
+from obhut.audit.dependencies import AuditTrail
+from obhut.audit.rules import action
+from obhut.audit.service import Event
 from obhut.container import Container
 from obhut.kit.web import DbSession
 
@@ -131,7 +134,12 @@ def _roles(request: Request, session: DbSession, workspace_id: str) -> dict[str,
 
 @router.post("/staff", status_code=status.HTTP_201_CREATED, tags=["staff"])
 def create_staff(
-    workspace_id: str, body: StaffIn, request: Request, session: DbSession, principal: CurrentPrincipal
+    workspace_id: str,
+    body: StaffIn,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    trail: AuditTrail,
 ) -> StaffOut:
     principal.require(Permission.STAFF_MANAGE)
     roles = _roles(request, session, workspace_id)
@@ -144,6 +152,7 @@ def create_staff(
         roles=roles,
         password=body.password,
     )
+    trail.record(Event(action("api", "staff", "create"), target=f"staff:{staff.staff_id}"))
     return StaffOut.of(staff)
 
 
@@ -161,8 +170,10 @@ def change_staff(
     request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
+    trail: AuditTrail,
 ) -> StaffOut:
     principal.require(Permission.STAFF_MANAGE)
+    trail.record(Event(action("api", "staff", "change"), target=f"staff:{staff_id}"))
     staff = service.change_staff(
         session,
         workspace_id,
@@ -176,7 +187,12 @@ def change_staff(
 
 @router.post("/tokens", status_code=status.HTTP_201_CREATED, tags=["tokens"])
 def create_token(
-    workspace_id: str, body: TokenIn, request: Request, session: DbSession, principal: CurrentPrincipal
+    workspace_id: str,
+    body: TokenIn,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    trail: AuditTrail,
 ) -> TokenOut:
     principal.require(Permission.TOKENS_MANAGE)
     issued = service.issue_api_token(
@@ -189,6 +205,7 @@ def create_token(
         roles=_roles(request, session, workspace_id),
     )
     assert issued.expires_at is not None
+    trail.record(Event(action("api", "token", "create"), target=f"token:{issued.token_id}"))
     return TokenOut(
         token_id=issued.token_id,
         token=issued.token,
@@ -216,8 +233,11 @@ def list_tokens(workspace_id: str, session: DbSession, principal: CurrentPrincip
 
 
 @router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["tokens"])
-def revoke_token(workspace_id: str, token_id: str, session: DbSession, principal: CurrentPrincipal) -> Response:
+def revoke_token(
+    workspace_id: str, token_id: str, session: DbSession, principal: CurrentPrincipal, trail: AuditTrail
+) -> Response:
     principal.require(Permission.TOKENS_MANAGE)
+    trail.record(Event(action("api", "token", "revoke"), target=f"token:{token_id}"))
     service.revoke_api_token(session, workspace_id, token_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -245,26 +265,45 @@ def current_policy(workspace_id: str, request: Request, session: DbSession, prin
 
 @router.put("/policy", tags=["policy"])
 def replace_policy(
-    workspace_id: str, body: PolicyIn, request: Request, session: DbSession, principal: CurrentPrincipal
+    workspace_id: str,
+    body: PolicyIn,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    trail: AuditTrail,
 ) -> PolicyOut:
     """A new policy version (the old ones stay); needs policy rights and a session with a second factor."""
     policies(request).set_policy(session, principal, body.rules, require_mfa_all=body.require_mfa_all)
-    return current_policy(workspace_id, request, session, principal)
+    out = current_policy(workspace_id, request, session, principal)
+    trail.record(Event(action("api", "policy", "change"), target=f"policy:{out.version}"))
+    return out
 
 
 @router.post("/roles", status_code=status.HTTP_201_CREATED, tags=["policy"])
 def add_role(
-    workspace_id: str, body: RoleIn, request: Request, session: DbSession, principal: CurrentPrincipal
+    workspace_id: str,
+    body: RoleIn,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    trail: AuditTrail,
 ) -> PolicyOut:
     policies(request).add_role(session, principal, body.name, body.title, body.permissions)
+    trail.record(Event(action("api", "role", "create"), target=f"role:{body.name}"))
     return current_policy(workspace_id, request, session, principal)
 
 
 @router.post("/purposes", status_code=status.HTTP_201_CREATED, tags=["policy"])
 def add_purpose(
-    workspace_id: str, body: PurposeIn, request: Request, session: DbSession, principal: CurrentPrincipal
+    workspace_id: str,
+    body: PurposeIn,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    trail: AuditTrail,
 ) -> PolicyOut:
     policies(request).add_purpose(session, principal, body.key, body.title)
+    trail.record(Event(action("api", "purpose", "create"), target=f"purpose:{body.key}"))
     return current_policy(workspace_id, request, session, principal)
 
 
@@ -291,6 +330,9 @@ def break_glass_events(
 
 
 @router.post("/break-glass/{event_id}/reviewed", status_code=status.HTTP_204_NO_CONTENT, tags=["policy"])
-def review_break_glass(event_id: str, request: Request, session: DbSession, principal: CurrentPrincipal) -> Response:
+def review_break_glass(
+    event_id: str, request: Request, session: DbSession, principal: CurrentPrincipal, trail: AuditTrail
+) -> Response:
     policies(request).review_break_glass(session, principal, event_id)
+    trail.record(Event(action("api", "break-glass", "review"), target=f"break-glass:{event_id}"))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -17,6 +17,9 @@ from obhut.access.login import Attempt
 from obhut.access.models import Passkey, Staff
 from obhut.access.schemas import SessionOut
 from obhut.access.service import Principal
+from obhut.audit.dependencies import record_apart, trail_for
+from obhut.audit.rules import LOGIN, action
+from obhut.audit.service import Event
 from obhut.container import Container
 from obhut.kit.errors import AuthenticationError, ForbiddenError
 from obhut.kit.web import DbSession
@@ -102,6 +105,8 @@ def register(body: RegisterIn, request: Request, session: DbSession, principal: 
     )
     row = passkeys.register(session, _rp(request), staff, challenge, body.credential, body.label)
     service.add_factor(session, principal, "hwk")
+    trail = trail_for(request, session, principal.workspace_id, principal.actor, principal.role)
+    trail.record(Event(action("api", "passkey", "register"), target=f"staff:{staff.staff_id}", requested=["hwk"]))
     return PasskeyOut.of(row)
 
 
@@ -137,8 +142,11 @@ def sign_in(workspace_id: str, body: AssertionIn, request: Request, session: DbS
         staff = passkeys.authenticate(session, _rp(request), workspace_id, challenge, body.credential)
     except AuthenticationError:
         container.throttle.failed(attempt)
+        record_apart(request, workspace_id, Event(LOGIN, "failed", requested=["hwk"]))
         raise
     container.throttle.succeeded(session, attempt)
     token = service.open_session(session, staff, {"hwk"}, container.settings.session_minutes)
+    trail = trail_for(request, session, workspace_id, f"staff:{staff.staff_id}", staff.role)
+    trail.record(Event(LOGIN, target=f"session:{token.token_id}", requested=["hwk"]))
     needs = policies(request).snapshot(session, workspace_id).requires_mfa(staff.role)
     return SessionOut.of(token, {"hwk"}, needs, enrolled=True)

@@ -5,7 +5,7 @@ import uvicorn
 
 from obhut import migrations
 from obhut.access import service as access
-from obhut.cli import customers, keys, staff, workspaces
+from obhut.cli import audit, customers, keys, staff, workspaces
 from obhut.cli.context import console, container
 from obhut.kit.db import unit_of_work
 from obhut.kit.settings import Settings
@@ -22,6 +22,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(customers.app, name="customers")
 app.add_typer(workspaces.app, name="workspaces")
 app.add_typer(staff.app, name="staff")
+app.add_typer(audit.app, name="audit")
 
 
 @app.command()

@@ -8,6 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from obhut.access.dependencies import CurrentPrincipal, Plan, policies
 from obhut.access.rules import Permission
+from obhut.audit import rules as audit
+from obhut.audit.dependencies import AuditTrail
+from obhut.audit.service import Event
 from obhut.customers.schemas import CustomerFields, CustomerOut, Erased, Lookup, LookupResult
 from obhut.customers.service import CustomerService
 from obhut.kit.web import DbSession
@@ -35,17 +38,24 @@ def create_customer(
     session: DbSession,
     principal: CurrentPrincipal,
     plan: Plan,
+    trail: AuditTrail,
 ) -> CustomerOut:
     """Creates a customer; the reply shows it as the caller's role may see it (masked without a purpose)."""
     principal.require(Permission.CUSTOMERS_WRITE)
     record = _service(request).create(session, workspace_id, body.supplied())
-    return CustomerOut.of(_service(request).view(session, workspace_id, record.id, plan))
+    view = _service(request).view(session, workspace_id, record.id, plan)
+    trail.viewed("create", plan, [(view.id, view.disclosure)])
+    return CustomerOut.of(view)
 
 
 @router.get("/{customer_id}")
-def read_customer(workspace_id: str, customer_id: str, request: Request, session: DbSession, plan: Plan) -> CustomerOut:
+def read_customer(
+    workspace_id: str, customer_id: str, request: Request, session: DbSession, plan: Plan, trail: AuditTrail
+) -> CustomerOut:
     """Without `purpose`, values are masked; with one, each field is revealed, masked or withheld by policy."""
-    return CustomerOut.of(_service(request).view(session, workspace_id, customer_id, plan))
+    view = _service(request).view(session, workspace_id, customer_id, plan)
+    trail.viewed("read", plan, [(view.id, view.disclosure)])
+    return CustomerOut.of(view)
 
 
 @router.patch("/{customer_id}")
@@ -57,37 +67,56 @@ def update_customer(
     session: DbSession,
     principal: CurrentPrincipal,
     plan: Plan,
+    trail: AuditTrail,
 ) -> CustomerOut:
     """Fields present in the body are set; `null` clears one; absent fields stay as they are."""
     principal.require(Permission.CUSTOMERS_WRITE)
     _service(request).update(session, workspace_id, customer_id, body.supplied())
-    return CustomerOut.of(_service(request).view(session, workspace_id, customer_id, plan))
+    view = _service(request).view(session, workspace_id, customer_id, plan)
+    trail.viewed("update", plan, [(view.id, view.disclosure)])
+    return CustomerOut.of(view)
 
 
 @router.delete("/{customer_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_customer(
-    workspace_id: str, customer_id: str, request: Request, session: DbSession, principal: CurrentPrincipal
+    workspace_id: str,
+    customer_id: str,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    trail: AuditTrail,
 ) -> Response:
     """Erases the customer: shreds the data key, then removes the row."""
     principal.require(Permission.CUSTOMERS_DELETE)
+    trail.record(Event(audit.action("api", "customer", "delete"), customer_id=customer_id))
     _service(request).delete(session, workspace_id, customer_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{customer_id}/shred")
 def shred_customer(
-    workspace_id: str, customer_id: str, request: Request, session: DbSession, principal: CurrentPrincipal
+    workspace_id: str,
+    customer_id: str,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    trail: AuditTrail,
 ) -> Erased:
     """Destroys the customer's data key; the row stays as a tombstone."""
     principal.require(Permission.CUSTOMERS_DELETE)
+    trail.record(Event(audit.action("api", "customer", "shred"), customer_id=customer_id))
     return Erased(id=customer_id, erased_at=_service(request).shred(session, workspace_id, customer_id))
 
 
 @router.post("/lookup")
-def lookup_customers(workspace_id: str, body: Lookup, request: Request, session: DbSession, plan: Plan) -> LookupResult:
+def lookup_customers(
+    workspace_id: str, body: Lookup, request: Request, session: DbSession, plan: Plan, trail: AuditTrail
+) -> LookupResult:
     """Exact search by one key, sent in the body so that it stays out of URLs and server logs."""
     field, value = body.key()
     views = _service(request).lookup(session, workspace_id, field, value, plan)
+    found = [(v.id, v.disclosure) for v in views]
+    trail.viewed("search", plan, found, search=(audit.search_kind(field), str(value)))
     return LookupResult(customers=[CustomerOut.of(v) for v in views])
 
 
@@ -100,10 +129,13 @@ def break_glass(
     session: DbSession,
     principal: CurrentPrincipal,
     plan: Plan,
+    trail: AuditTrail,
 ) -> CustomerOut:
     """Reveals every field beyond policy for a role allowed to break glass; recorded for the privacy officer."""
     del plan  # the caller's ordinary decision is taken (and checked) first; break-glass widens it
     service = _service(request)
     keyring = request.app.state.container.vault.open(session, workspace_id)
     widened = policies(request).break_glass(session, keyring, principal, customer_id, body.purpose, body.justification)
-    return CustomerOut.of(service.view(session, workspace_id, customer_id, widened))
+    view = service.view(session, workspace_id, customer_id, widened)
+    trail.viewed("break-glass", widened, [(view.id, view.disclosure)])
+    return CustomerOut.of(view)

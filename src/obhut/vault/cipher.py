@@ -6,8 +6,9 @@ import hmac
 import os
 from collections.abc import Sequence
 
-from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -78,3 +79,27 @@ class BlindIndexer:
         mac = self._keyed.copy()
         mac.update(normalised.encode())
         return mac.digest()[:BLIND_INDEX_BYTES]
+
+
+class Signer:
+    """Ed25519 from a 32-byte seed: the same seed always gives the same key pair."""
+
+    __slots__ = ("_key", "public_key")
+
+    def __init__(self, seed: bytes) -> None:
+        self._key = Ed25519PrivateKey.from_private_bytes(seed)
+        self.public_key = self._key.public_key().public_bytes_raw()
+
+    def sign(self, message: bytes) -> bytes:
+        return self._key.sign(message)
+
+    def __repr__(self) -> str:
+        return f"Signer(public={self.public_key.hex()[:16]}...)"
+
+
+def signature_valid(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True

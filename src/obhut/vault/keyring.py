@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from obhut.kit.clock import now
 from obhut.kit.errors import ObhutError
 from obhut.vault import repository, rules
-from obhut.vault.cipher import BlindIndexer, DecryptionError, Sealer, new_key
+from obhut.vault.cipher import BlindIndexer, DecryptionError, Sealer, Signer, new_key
 from obhut.vault.errors import KeyRevokedError, SubjectShreddedError, WorkspaceKeysMissingError
 from obhut.vault.models import DataKey, KeyVersion
 from obhut.vault.rules import SecretKind, VersionState
@@ -88,6 +88,11 @@ class Keyring:
     def derived_key(self, name: str) -> bytes:
         """A workspace key for one use (masking digests, sealing staff secrets), derived from the index root."""
         return self._vault.index_key(self.active, f"derived/{name}")
+
+    def signer(self, name: str) -> Signer:
+        """An Ed25519 key of the workspace for one use (signing the access log's checkpoints). It survives key
+        rotation (derived from the index root, which rotation carries over) and is unusable once revoked."""
+        return Signer(self.derived_key(f"ed25519/{name}"))
 
     def seal_secret(self, context: str, plaintext: bytes) -> bytes:
         """Seals a workspace secret that is not customer data (a TOTP seed, a justification), bound to `context`."""

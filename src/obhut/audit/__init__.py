@@ -1,0 +1,1 @@
+"""The access log: who saw which personal data, in a tamper-evident Merkle log."""

@@ -1,0 +1,105 @@
+"""The request's trail: every endpoint that touches personal data, credentials or policy records through
+it, in the request's own transaction. Entries carry who (principal), from where (address, user agent,
+request id) and why (purpose, ticket)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from obhut.access.dependencies import CurrentPrincipal
+from obhut.access.policies import FIELD_CATEGORIES
+from obhut.access.rules import ReadPlan
+from obhut.audit import rules, service
+from obhut.audit.service import Context, Event
+from obhut.kit.db import unit_of_work
+from obhut.kit.errors import ObhutError
+from obhut.kit.ids import new_id
+from obhut.kit.web import DbSession
+from obhut.vault.keyring import Keyring
+from obhut.vault.service import Vault
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+class Trail:
+    def __init__(self, session: Session, vault: Vault, workspace_id: str, context: Context) -> None:
+        self._session = session
+        self._vault = vault
+        self.workspace_id = workspace_id
+        self.context = context
+
+    def record(self, event: Event, keyring: Keyring | None = None) -> None:
+        if keyring is None and (event.customer_id is not None or event.search_term is not None):
+            keyring = self._vault.open(self._session, self.workspace_id)
+        service.record(self._session, keyring, self.workspace_id, self.context, event)
+
+    def viewed(
+        self,
+        verb: str,
+        plan: ReadPlan,
+        disclosures: Sequence[tuple[str, dict[str, str]]],
+        *,
+        search: tuple[str, str] | None = None,
+    ) -> None:
+        """A read or search: one entry per customer shown (or one for a search that found nobody)."""
+        kind, term = search if search is not None else (None, None)
+        base = Event(
+            rules.action("api", "customer", verb),
+            requested=sorted(plan.decisions),
+            purpose=plan.purpose,
+            ticket=plan.ticket,
+            search_kind=kind,
+            search_term=term,
+            count=len(disclosures),
+        )
+        if not disclosures:
+            self.record(base)
+        for customer_id, disclosure in disclosures:
+            shown = [f for f, how in disclosure.items() if how != "withheld"]
+            categories = [FIELD_CATEGORIES[f] for f in shown if f in FIELD_CATEGORIES]
+            outcome = rules.outcome_of(disclosure)
+            self.record(
+                replace(base, outcome=outcome, customer_id=customer_id, categories=categories, returned=disclosure)
+            )
+
+
+def context_of(request: Request, actor: str, role: str) -> Context:
+    given = request.headers.get("x-request-id", "")
+    return Context(
+        actor=actor,
+        role=role,
+        address=request.client.host if request.client else "",
+        user_agent=request.headers.get("user-agent", ""),
+        request_id=given if _REQUEST_ID.fullmatch(given) else new_id(),
+    )
+
+
+def trail_for(request: Request, session: Session, workspace_id: str, actor: str, role: str) -> Trail:
+    """A trail for a request that has no principal yet (a sign-in)."""
+    vault: Vault = request.app.state.container.vault
+    return Trail(session, vault, workspace_id, context_of(request, actor, role))
+
+
+def record_apart(request: Request, workspace_id: str, event: Event) -> None:
+    """An event of a request that fails (a refused sign-in), in a transaction of its own: the request's own
+    is rolled back. The caller is anonymous; a term (the account name tried) is kept as a keyed hash only."""
+    container = request.app.state.container
+    with unit_of_work(container.sessions) as session:
+        try:
+            keyring: Keyring | None = container.vault.open(session, workspace_id)
+        except ObhutError:  # an unknown workspace, or revoked keys: the attempt is still recorded
+            keyring, event = None, replace(event, search_term=None)
+        service.record(session, keyring, workspace_id, context_of(request, "anonymous", ""), event)
+
+
+def _trail(request: Request, session: DbSession, principal: CurrentPrincipal) -> Trail:
+    return trail_for(request, session, principal.workspace_id, principal.actor, principal.role)
+
+
+AuditTrail = Annotated[Trail, Depends(_trail)]

@@ -1,0 +1,75 @@
+"""The access log's tables. Entries are written unsequenced in the transaction of their action; the
+sequencer gives them positions, leaf hashes and tree nodes, and signs a checkpoint over them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from obhut.kit.db import Base, Blob, UTCDateTime
+
+
+class AuditEntry(Base):
+    """One recorded event. No plaintext personal data: the customer appears as a keyed pseudonym, a search
+    term as its kind and a keyed hash; the customer's id is sealed under the customer's own data key."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "seq"),
+        Index("ix_audit_entries_subject", "workspace_id", "subject"),
+        Index("ix_audit_entries_actor", "workspace_id", "actor", "at"),
+    )
+
+    workspace_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    entry_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    seq: Mapped[int | None] = mapped_column(Integer)  # position in the tree; None until sequenced
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(80))  # staff:<id>, token:<id>, admin:<id>, or "anonymous"
+    role: Mapped[str] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(80))  # source:subject:action, e.g. api:customer:read
+    outcome: Mapped[str] = mapped_column(String(20))  # revealed, masked, denied, ok, failed
+    subject: Mapped[str | None] = mapped_column(String(64))  # the customer's pseudonym
+    target: Mapped[str | None] = mapped_column(String(80))  # what else was acted on: staff:<id>, token:<id>, policy:3
+    categories: Mapped[str] = mapped_column(String(200), default="")  # space-separated
+    requested: Mapped[str] = mapped_column(Text, default="")  # fields asked for
+    returned: Mapped[str] = mapped_column(Text, default="")  # field=revealed|masked|withheld
+    purpose: Mapped[str | None] = mapped_column(String(40))
+    ticket: Mapped[str | None] = mapped_column(String(100))
+    search_kind: Mapped[str | None] = mapped_column(String(40))
+    search_hash: Mapped[str | None] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(Integer, default=0)  # customers returned or exported
+    address: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+    request_id: Mapped[str] = mapped_column(String(64), default="")
+    sealed: Mapped[bytes | None] = mapped_column(Blob())  # the customer's id, under the customer's data key
+    leaf_hash: Mapped[bytes | None] = mapped_column(Blob())
+
+    def __repr__(self) -> str:
+        return f"AuditEntry({self.seq!r}, {self.action!r}, {self.outcome!r})"
+
+
+class AuditNode(Base):
+    """The hash of a complete subtree of 2**level leaves starting at leaf index * 2**level (level >= 1):
+    an inclusion or consistency proof is a handful of these."""
+
+    __tablename__ = "audit_nodes"
+
+    workspace_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(Blob())
+
+
+class AuditCheckpoint(Base):
+    """A signed tree head (C2SP tlog-checkpoint as a signed note) and the tree's right edge at that size."""
+
+    __tablename__ = "audit_checkpoints"
+
+    workspace_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    root: Mapped[bytes] = mapped_column(Blob())
+    note: Mapped[str] = mapped_column(Text)
+    frontier: Mapped[str] = mapped_column(Text)  # hex hashes of the compact range, space-separated
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

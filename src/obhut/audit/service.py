@@ -1,0 +1,236 @@
+"""Recording access, sequencing the log into a Merkle tree with signed checkpoints, and proofs over it.
+
+`record` adds an entry in the caller's transaction (no action without its entry and no entry without its
+action) and takes no lock: entries wait unsequenced. `sequence` then gives a batch of them positions, stores
+their leaf hashes and the completed subtree nodes, and signs a checkpoint, all in one transaction of its own."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from obhut.audit import merkle, rules
+from obhut.audit.models import AuditCheckpoint, AuditEntry, AuditNode
+from obhut.kit.clock import now
+from obhut.kit.db import unit_of_work
+from obhut.kit.errors import ConflictError, NotFoundError
+from obhut.kit.ids import new_id
+from obhut.vault.errors import SubjectShreddedError
+from obhut.vault.keyring import Keyring
+from obhut.vault.service import Vault
+
+BATCH = 5000
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who acted, and from where: the same for every entry of one request."""
+
+    actor: str
+    role: str
+    address: str = ""
+    user_agent: str = ""
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class Event:
+    action: str  # source:subject:action
+    outcome: str = "ok"
+    customer_id: str | None = None
+    target: str | None = None
+    categories: Sequence[str] = ()
+    requested: Sequence[str] = ()
+    returned: Mapping[str, str] = field(default_factory=dict)  # field -> revealed | masked | withheld
+    purpose: str | None = None
+    ticket: str | None = None
+    search_kind: str | None = None
+    search_term: str | None = None  # hashed with a workspace key before it is stored; never kept
+    count: int = 0
+
+    def __repr__(self) -> str:
+        return f"Event({self.action!r}, {self.outcome!r})"
+
+
+def pseudonym(keyring: Keyring, customer_id: str) -> str:
+    """The customer as the log names them: a keyed hash, the same in every entry about them."""
+    return hmac.digest(keyring.derived_key("audit-subject"), customer_id.encode(), "sha256").hex()
+
+
+def term_hash(keyring: Keyring, term: str) -> str:
+    normalised = "".join(term.split()).casefold()
+    return hmac.digest(keyring.derived_key("audit-search"), normalised.encode(), "sha256").hex()
+
+
+def _sealed(keyring: Keyring, customer_id: str) -> bytes | None:
+    """The customer's id under their own data key: unreadable once they are erased, still hashed in the tree."""
+    try:
+        return keyring.subject(customer_id).seal("audit", customer_id.encode())
+    except SubjectShreddedError:
+        return None
+
+
+def record(session: Session, keyring: Keyring | None, workspace_id: str, context: Context, event: Event) -> None:
+    """Adds the entry to the caller's transaction. A keyring is needed for events about a customer or a search."""
+    if event.outcome not in rules.OUTCOMES:
+        raise ValueError(f"unknown outcome {event.outcome!r}")
+    needs_keys = event.customer_id is not None or event.search_term is not None
+    if needs_keys and keyring is None:
+        raise ValueError("an event about a customer or a search needs the workspace's keyring")
+    session.add(
+        AuditEntry(
+            workspace_id=workspace_id,
+            entry_id=new_id(),
+            seq=None,
+            at=now(),
+            actor=context.actor,
+            role=context.role,
+            action=event.action,
+            outcome=event.outcome,
+            subject=pseudonym(keyring, event.customer_id) if keyring and event.customer_id else None,
+            target=event.target,
+            categories=" ".join(sorted(set(event.categories))),
+            requested=" ".join(event.requested),
+            returned=" ".join(f"{k}={v}" for k, v in sorted(event.returned.items())),
+            purpose=event.purpose,
+            ticket=event.ticket,
+            search_kind=event.search_kind,
+            search_hash=term_hash(keyring, event.search_term) if keyring and event.search_term else None,
+            count=event.count,
+            address=context.address[:64],
+            user_agent=context.user_agent[:300],
+            request_id=context.request_id[:64],
+            sealed=_sealed(keyring, event.customer_id) if keyring and event.customer_id else None,
+            leaf_hash=None,
+        )
+    )
+
+
+def columns(entry: AuditEntry) -> dict[str, Any]:
+    return {name: getattr(entry, name) for name in rules.LEAF_COLUMNS}
+
+
+def head(session: Session, workspace_id: str, *, lock: bool = False) -> AuditCheckpoint | None:
+    query = (
+        select(AuditCheckpoint)
+        .where(AuditCheckpoint.workspace_id == workspace_id)
+        .order_by(AuditCheckpoint.size.desc())
+        .limit(1)
+    )
+    return session.scalar(query.with_for_update() if lock else query)
+
+
+def frontier(checkpoint: AuditCheckpoint | None) -> merkle.CompactRange:
+    if checkpoint is None:
+        return merkle.CompactRange()
+    return merkle.CompactRange(checkpoint.size, [bytes.fromhex(h) for h in checkpoint.frontier.split()])
+
+
+def sign(keyring: Keyring, workspace_id: str, size: int, root: bytes) -> str:
+    """The checkpoint as a C2SP signed note, signed with the workspace's Ed25519 checkpoint key."""
+    signer = keyring.signer(rules.SIGNER)
+    name = rules.origin(workspace_id)
+    body = merkle.checkpoint_body(name, size, root)
+    return merkle.signed_note(body, name, merkle.note_key_id(name, signer.public_key), signer.sign(body.encode()))
+
+
+def sequence(sessions: sessionmaker[Session], vault: Vault, workspace_id: str, batch: int = BATCH) -> int:
+    """Integrates up to `batch` waiting entries and signs a checkpoint; returns how many. Safe to run from
+    several processes: they serialise on the newest checkpoint (a lost race is a unique-key conflict)."""
+    with unit_of_work(sessions) as session:
+        latest = head(session, workspace_id, lock=True)
+        waiting = list(
+            session.scalars(
+                select(AuditEntry)
+                .where(AuditEntry.workspace_id == workspace_id, AuditEntry.seq.is_(None))
+                .order_by(AuditEntry.at, AuditEntry.entry_id)
+                .limit(batch)
+            )
+        )
+        if not waiting:
+            return 0
+        keyring = vault.open(session, workspace_id)
+        tree = frontier(latest)
+        leaves: list[dict[str, Any]] = []
+        nodes: list[dict[str, Any]] = []
+        for entry in waiting:
+            values = columns(entry) | {"seq": tree.size}
+            leaf = merkle.leaf_hash(rules.leaf_bytes(values))
+            leaves.append(
+                {"workspace_id": workspace_id, "entry_id": entry.entry_id, "seq": tree.size, "leaf_hash": leaf}
+            )
+            completed = tree.append(leaf)
+            nodes.extend(
+                {"workspace_id": workspace_id, "level": level, "index": index, "hash": digest}
+                for level, index, digest in completed
+                if level > 0
+            )
+        session.expunge_all()  # the rows are updated in bulk by primary key, not through the identity map
+        session.execute(update(AuditEntry), leaves)
+        if nodes:
+            session.execute(insert(AuditNode), nodes)
+        root = tree.root()
+        session.add(
+            AuditCheckpoint(
+                workspace_id=workspace_id,
+                size=tree.size,
+                root=root,
+                note=sign(keyring, workspace_id, tree.size, root),
+                frontier=" ".join(h.hex() for h in tree.hashes),
+                created_at=now(),
+            )
+        )
+        return len(waiting)
+
+
+def sequence_all(sessions: sessionmaker[Session], vault: Vault, workspace_id: str) -> int:
+    total = 0
+    while done := sequence(sessions, vault, workspace_id):
+        total += done
+    return total
+
+
+# --- proofs -------------------------------------------------------------------------------------------------
+def node_getter(session: Session, workspace_id: str) -> merkle.NodeGetter:
+    def get(level: int, index: int) -> bytes:
+        if level == 0:
+            found = session.scalar(
+                select(AuditEntry.leaf_hash).where(AuditEntry.workspace_id == workspace_id, AuditEntry.seq == index)
+            )
+        else:
+            node = session.get(AuditNode, (workspace_id, level, index))
+            found = node.hash if node is not None else None
+        if found is None:
+            raise ConflictError(f"the log's node ({level}, {index}) is missing: run 'obhut audit verify'")
+        return bytes(found)
+
+    return get
+
+
+def checkpoint_at(session: Session, workspace_id: str, size: int | None) -> AuditCheckpoint:
+    found = head(session, workspace_id) if size is None else session.get(AuditCheckpoint, (workspace_id, size))
+    if found is None:
+        raise NotFoundError(f"no checkpoint of size {size}" if size is not None else "the log has no checkpoint yet")
+    return found
+
+
+def inclusion(session: Session, workspace_id: str, index: int, size: int | None) -> tuple[AuditCheckpoint, list[bytes]]:
+    checkpoint = checkpoint_at(session, workspace_id, size)
+    if not 0 <= index < checkpoint.size:
+        raise NotFoundError(f"entry {index} is not in the tree of size {checkpoint.size}")
+    return checkpoint, merkle.inclusion_proof(index, checkpoint.size, node_getter(session, workspace_id))
+
+
+def consistency(
+    session: Session, workspace_id: str, first: int, second: int | None
+) -> tuple[AuditCheckpoint, AuditCheckpoint, list[bytes]]:
+    older, newer = checkpoint_at(session, workspace_id, first), checkpoint_at(session, workspace_id, second)
+    if not 0 < older.size <= newer.size:
+        raise NotFoundError("a consistency proof needs 0 < first <= second")
+    proof = merkle.consistency_proof(older.size, newer.size, node_getter(session, workspace_id))
+    return older, newer, proof

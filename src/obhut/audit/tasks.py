@@ -1,0 +1,141 @@
+"""Verifying the whole log: recompute every leaf from the stored entry, rebuild the tree, and check it against
+every signed checkpoint. Reports each problem with the first position that is not as it was signed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from obhut.audit import merkle, rules
+from obhut.audit.models import AuditCheckpoint, AuditEntry
+from obhut.audit.service import columns
+from obhut.vault.cipher import signature_valid
+from obhut.vault.keyring import Keyring
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class Report:
+    entries: int = 0
+    checkpoints: int = 0
+    problems: list[str] = field(default_factory=list)
+    first_bad: int | None = None  # the first position that is not what was signed
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def bad(self, position: int, problem: str) -> None:
+        self.problems.append(problem)
+        self.first_bad = position if self.first_bad is None else min(self.first_bad, position)
+
+
+def _exported(note: str, workspace_id: str, public_key: bytes) -> tuple[int, bytes] | None:
+    """(size, root) of a checkpoint note this workspace's key signed; None for anything else."""
+    try:
+        body, signatures = merkle.parse_signed_note(note)
+        origin, size, root = merkle.parse_checkpoint_body(body)
+    except ValueError:
+        return None
+    name = rules.origin(workspace_id)
+    key_id = merkle.note_key_id(name, public_key)
+    ok = any(n == name and k == key_id and signature_valid(public_key, body.encode(), s) for n, k, s in signatures)
+    return (size, root) if ok and origin == name else None
+
+
+def note_problem(note: str, workspace_id: str, public_key: bytes, row: AuditCheckpoint) -> str | None:
+    """Why a stored checkpoint is not one this workspace signed for this tree, or None."""
+    signed = _exported(note, workspace_id, public_key)
+    if signed is None:
+        return f"checkpoint {row.size} has no valid signature of this workspace's key (forged or altered)"
+    if signed != (row.size, bytes(row.root)):
+        return f"checkpoint {row.size} does not match its signed note"
+    return None
+
+
+def signed_roots(
+    session: Session, workspace_id: str, public_key: bytes, exported: Sequence[str], report: Report
+) -> dict[int, bytes]:
+    """size -> root of every checkpoint this workspace signed, from the database and from outside it."""
+    rows = session.scalars(
+        select(AuditCheckpoint).where(AuditCheckpoint.workspace_id == workspace_id).order_by(AuditCheckpoint.size)
+    )
+    signed: dict[int, bytes] = {}
+    for row in rows:
+        report.checkpoints += 1
+        problem = note_problem(row.note, workspace_id, public_key, row)
+        if problem is None:
+            signed[row.size] = bytes(row.root)
+        else:
+            report.bad(max(row.size - 1, 0), problem)
+    for note in exported:
+        outside = _exported(note, workspace_id, public_key)
+        if outside is None:
+            report.bad(0, "an exported checkpoint has no valid signature of this workspace's key")
+        elif signed.setdefault(outside[0], outside[1]) != outside[1]:
+            report.bad(max(outside[0] - 1, 0), f"checkpoint {outside[0]} differs from the exported one")
+    return signed
+
+
+def verify(
+    session: Session,
+    keyring: Keyring,
+    workspace_id: str,
+    exported: Sequence[str] = (),
+    progress: Progress | None = None,
+) -> Report:
+    """`exported`: checkpoint notes kept outside the database (a file, a webhook's receiver). They catch what
+    the database alone cannot show: a log truncated together with its newest checkpoints."""
+    report = Report()
+    signed = signed_roots(session, workspace_id, keyring.signer(rules.SIGNER).public_key, exported, report)
+    tree = merkle.CompactRange()
+    last_good = 0  # the largest checkpointed size whose root matched
+    entries = session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.workspace_id == workspace_id, AuditEntry.seq.is_not(None))
+        .order_by(AuditEntry.seq)
+        .execution_options(yield_per=5000)
+    )
+    try:
+        for entry in entries:
+            position = tree.size
+            if entry.seq != position:
+                report.bad(position, f"entry {position} is missing (deleted, or the entries were renumbered)")
+                break
+            leaf = merkle.leaf_hash(rules.leaf_bytes(columns(entry)))
+            if entry.leaf_hash is not None and bytes(entry.leaf_hash) != leaf:
+                report.bad(position, f"entry {position} was changed after it was logged")
+            tree.append(leaf)
+            expected = signed.get(tree.size)
+            if expected is not None and tree.root() != expected:
+                located = report.first_bad is not None and report.first_bad >= last_good  # a changed leaf found it
+                report.bad(
+                    report.first_bad if located and report.first_bad is not None else last_good,
+                    f"the tree of size {tree.size} does not match its signed checkpoint: an entry from "
+                    f"position {last_good} on was altered",
+                )
+            elif expected is not None:
+                last_good = tree.size
+            if progress is not None and tree.size % 5000 == 0:
+                progress(5000)
+    finally:
+        entries.close()  # a server-side cursor (PostgreSQL) must not outlive an early stop
+    report.entries = tree.size
+    _ends(report, max(signed, default=0), tree.size)
+    return report
+
+
+def _ends(report: Report, signed_size: int, size: int) -> None:
+    if signed_size > size:
+        report.bad(size, f"the log was truncated: checkpoint {signed_size} covers entries beyond {size}")
+    elif size > signed_size:
+        report.bad(signed_size, f"entries from {signed_size} on are covered by no signed checkpoint (inserted?)")
+
+
+def unsequenced(session: Session, workspace_id: str) -> int:
+    query = select(func.count()).where(AuditEntry.workspace_id == workspace_id, AuditEntry.seq.is_(None))
+    return int(session.scalar(query) or 0)

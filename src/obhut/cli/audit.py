@@ -1,0 +1,78 @@
+"""The access log from the command line: sequence waiting entries, print the signed checkpoint, and verify
+the whole tree against every signed checkpoint (and any exported ones)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from sqlalchemy import func, select
+
+from obhut.audit import service, tasks
+from obhut.audit.models import AuditEntry
+from obhut.cli.context import console, container, progress_bar
+
+app = typer.Typer(help="The tamper-evident access log.", no_args_is_help=True)
+WORKSPACE = typer.Option(None, help="Workspace (default OBHUT_DEFAULT_WORKSPACE)")
+
+
+@app.command("sequence")
+def sequence(workspace: str = WORKSPACE) -> None:
+    """Place waiting entries in the tree and sign a checkpoint over them."""
+    with container() as built:
+        workspace_id = workspace or built.settings.default_workspace
+        done = service.sequence_all(built.sessions, built.vault, workspace_id)
+    console.print(f"{done} entries sequenced in '{workspace_id}'")
+
+
+@app.command("checkpoint")
+def checkpoint(workspace: str = WORKSPACE) -> None:
+    """Print the newest signed checkpoint (keep a copy outside the database: `verify --checkpoints`)."""
+    with container() as built:
+        workspace_id = workspace or built.settings.default_workspace
+        service.sequence_all(built.sessions, built.vault, workspace_id)
+        with built.sessions() as session:
+            typer.echo(service.checkpoint_at(session, workspace_id, None).note, nl=False)
+
+
+@app.command("verify")
+def verify(
+    workspace: str = WORKSPACE,
+    checkpoints: Path = typer.Option(None, help="A file of exported checkpoints (signed notes, one after another)"),
+) -> None:
+    """Recompute the tree from the stored entries and check it against every signed checkpoint."""
+    exported = _notes(checkpoints.read_text(encoding="utf-8")) if checkpoints else []
+    with container() as built:
+        workspace_id = workspace or built.settings.default_workspace
+        service.sequence_all(built.sessions, built.vault, workspace_id)
+        with built.sessions() as session:
+            total = session.scalar(select(func.count()).where(AuditEntry.workspace_id == workspace_id)) or 0
+            keyring = built.vault.open(session, workspace_id)
+            with progress_bar() as bar:
+                task = bar.add_task("verifying", total=total)
+                report = tasks.verify(session, keyring, workspace_id, exported, lambda n: bar.advance(task, n))
+                bar.update(task, completed=total)
+    if report.ok:
+        console.print(f"ok: {report.entries} entries, {report.checkpoints} checkpoints, every one as signed")
+        return
+    console.print(f"[red]TAMPERED[/red]: first bad position {report.first_bad}")
+    for problem in report.problems:
+        console.print(f"  {problem}")
+    raise typer.Exit(1)
+
+
+def _notes(text: str) -> list[str]:
+    """Signed notes one after another (as `obhut audit checkpoint >> file` writes them)."""
+    notes: list[str] = []
+    current: list[str] = []
+    signed = False
+    for line in text.splitlines(keepends=True):
+        if signed and not line.startswith("\u2014 "):
+            notes.append("".join(current))
+            current, signed = [], False
+        if current or line.strip():
+            current.append(line)
+            signed = signed or line.startswith("\u2014 ")
+    if current:
+        notes.append("".join(current))
+    return notes

@@ -1,0 +1,186 @@
+"""The access log through the API and the database, on SQLite and PostgreSQL: what a read records, that the
+log holds no plaintext, proofs a client can check, and tampering found at its first bad position."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from obhut.audit import merkle
+from obhut.audit import service as audit
+from obhut.audit.models import AuditCheckpoint, AuditEntry
+from obhut.audit.tasks import Report, verify
+from obhut.container import Container
+from obhut.kit.db import unit_of_work
+from tests.access.staff import bearer, signed_in_with_mfa
+from tests.conftest import WORKSPACE, jane
+
+BASE = f"/api/v1/workspaces/{WORKSPACE}"
+AUDIT = f"{BASE}/audit"
+EMAIL = "Jane.Musterfrau@example.com"
+
+
+def _customer(client: TestClient, ref: str = "K-1") -> str:
+    response = client.post(f"{BASE}/customers", json=jane(external_ref=ref))
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def _verify(container: Container, exported: tuple[str, ...] = ()) -> Report:
+    audit.sequence_all(container.sessions, container.vault, WORKSPACE)
+    with container.sessions() as session:
+        return verify(session, container.vault.open(session, WORKSPACE), WORKSPACE, exported)
+
+
+def test_a_read_is_recorded_with_who_why_what_and_where(client: TestClient, container: Container) -> None:
+    customer_id = _customer(client)
+    agent = signed_in_with_mfa(client, container, "agent@example.com", "support_agent")
+    headers = {**bearer(agent), "X-Request-ID": "req-42", "User-Agent": "crm/1.0"}
+    read = client.get(
+        f"{BASE}/customers/{customer_id}", params={"purpose": "billing", "ticket": "T-7"}, headers=headers
+    )
+    assert read.status_code == 200, read.text
+    entries = client.get(f"{AUDIT}/entries", params={"purpose": "billing"}).json()
+    assert len(entries) == 1
+    entry = entries[0]
+    assert entry["action"] == "api:customer:read"
+    assert entry["actor"].startswith("staff:")
+    assert entry["role"] == "support_agent"
+    assert (entry["purpose"], entry["ticket"], entry["request_id"], entry["user_agent"]) == (
+        "billing",
+        "T-7",
+        "req-42",
+        "crm/1.0",
+    )
+    assert entry["returned"]["iban"] == read.json()["disclosure"]["iban"] == "revealed"
+    assert entry["outcome"] == "revealed"
+    assert "financial" in entry["categories"]
+    assert entry["customer"] is not None
+    assert customer_id not in entry["customer"]
+
+
+def test_a_failed_request_leaves_no_entry_and_a_search_leaves_no_term(client: TestClient, container: Container) -> None:
+    _customer(client)
+    before = len(client.get(f"{AUDIT}/entries").json())
+    assert client.get(f"{BASE}/customers/00000000-0000-7000-8000-000000000000").status_code == 404
+    assert len(client.get(f"{AUDIT}/entries").json()) == before
+    found = client.post(f"{BASE}/customers/lookup", params={"purpose": "support"}, json={"email": EMAIL})
+    assert found.status_code == 200
+    with container.sessions() as session:
+        rows = session.scalars(select(AuditEntry).where(AuditEntry.action == "api:customer:search")).all()
+        assert [(r.search_kind, r.count) for r in rows] == [("email lookup", 1)]
+        for row in session.scalars(select(AuditEntry)):
+            text = repr(audit.columns(row)).casefold()
+            assert "musterfrau" not in text
+            assert "jane" not in text
+
+
+def test_proofs_over_the_api_check_against_the_signed_checkpoint(client: TestClient, container: Container) -> None:
+    customer_id = _customer(client)
+    first = client.get(f"{AUDIT}/checkpoint")
+    assert first.status_code == 200
+    for _ in range(6):
+        client.get(f"{BASE}/customers/{customer_id}", params={"purpose": "support"})
+    proof = client.get(f"{AUDIT}/proofs/inclusion", params={"index": 0}).json()
+    with container.sessions() as session:
+        leaf = session.scalar(select(AuditEntry.leaf_hash).where(AuditEntry.seq == 0))
+    assert leaf is not None
+    root = base64.b64decode(proof["root"])
+    path = [base64.b64decode(h) for h in proof["proof"]]
+    assert proof["size"] == 7
+    assert merkle.verify_inclusion(0, 7, bytes(leaf), path, root)
+    assert not merkle.verify_inclusion(1, 7, bytes(leaf), path, root)
+    consistency = client.get(f"{AUDIT}/proofs/consistency", params={"first": 1}).json()
+    old_root = merkle.parse_checkpoint_body(merkle.parse_signed_note(first.text)[0])[2]
+    proof_hashes = [base64.b64decode(h) for h in consistency["proof"]]
+    assert merkle.verify_consistency(1, 7, old_root, root, proof_hashes)
+
+
+def test_erasure_leaves_the_log_verifiable(client: TestClient, container: Container) -> None:
+    customer_id = _customer(client)
+    client.get(f"{BASE}/customers/{customer_id}", params={"purpose": "support"})
+    assert client.delete(f"{BASE}/customers/{customer_id}").status_code == 204
+    report = _verify(container)
+    assert report.ok, report.problems
+    assert report.entries == 3
+
+
+Tamper = Callable[[Session], None]
+
+
+def _set_seq(session: Session, old: int, new: int) -> None:
+    session.execute(update(AuditEntry).where(AuditEntry.seq == old).values(seq=new))
+
+
+def _reorder(session: Session) -> None:
+    _set_seq(session, 2, -1)
+    _set_seq(session, 3, 2)
+    _set_seq(session, -1, 3)
+
+
+def _truncate(session: Session) -> None:
+    session.execute(delete(AuditEntry).where(AuditEntry.seq >= 4))
+
+
+def _forge(session: Session) -> None:
+    head = session.scalar(select(AuditCheckpoint).order_by(AuditCheckpoint.size.desc()).limit(1))
+    assert head is not None
+    body, signatures = merkle.parse_signed_note(head.note)
+    name, key_id, signature = signatures[0]
+    origin, size, _root = merkle.parse_checkpoint_body(body)
+    forged_root = bytes(32)
+    head.root = forged_root
+    head.note = merkle.signed_note(merkle.checkpoint_body(origin, size, forged_root), name, key_id, signature)
+
+
+def _insert(session: Session) -> None:
+    row = session.scalar(select(AuditEntry).where(AuditEntry.seq == 5))
+    assert row is not None
+    values = {c: getattr(row, c) for c in AuditEntry.__table__.columns.keys()}  # noqa: SIM118
+    session.add(AuditEntry(**(values | {"entry_id": "00000000-0000-7000-8000-0000000000ff", "seq": 6})))
+
+
+TAMPERING: dict[str, tuple[Tamper, int]] = {
+    "change": (lambda s: s.execute(update(AuditEntry).where(AuditEntry.seq == 3).values(purpose="marketing")), 3),
+    "delete": (lambda s: s.execute(delete(AuditEntry).where(AuditEntry.seq == 2)), 2),
+    "reorder": (_reorder, 2),
+    "truncate": (_truncate, 4),
+    "insert": (_insert, 6),
+    "forge": (_forge, 0),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(TAMPERING))
+def test_tampering_is_found_at_its_first_bad_position(client: TestClient, container: Container, kind: str) -> None:
+    customer_id = _customer(client)
+    for _ in range(5):
+        client.get(f"{BASE}/customers/{customer_id}", params={"purpose": "support"})
+    assert _verify(container).ok
+    with container.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(AuditEntry)) == 6
+    tamper, first_bad = TAMPERING[kind]
+    with unit_of_work(container.sessions) as session:
+        tamper(session)
+    report = _verify(container)
+    assert not report.ok
+    assert report.first_bad == first_bad, report.problems
+
+
+def test_a_log_truncated_with_its_checkpoints_is_caught_by_an_exported_checkpoint(
+    client: TestClient, container: Container
+) -> None:
+    customer_id = _customer(client)
+    for _ in range(3):
+        client.get(f"{BASE}/customers/{customer_id}", params={"purpose": "support"})
+    exported = client.get(f"{AUDIT}/checkpoint").text
+    with unit_of_work(container.sessions) as session:
+        session.execute(delete(AuditEntry).where(AuditEntry.seq >= 2))
+        session.execute(delete(AuditCheckpoint).where(AuditCheckpoint.size > 2))
+    assert not _verify(container).ok  # entries no checkpoint covers any more
+    report = _verify(container, (exported,))
+    assert report.first_bad == 2, report.problems
