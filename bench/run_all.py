@@ -13,6 +13,7 @@ BENCHES = [
     ["bench_rotation.py", "--count", "100000", "--others", "20000"],
     ["providers.py"],
     ["bench_policy.py", "--customers", "2000"],
+    ["bench_audit.py", "--count", "100000", "--proof-size", "1000000"],
 ]
 
 

@@ -28,6 +28,9 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 class Trail:
+    """Pass the keyring the request already opened where there is one: the entry is sealed with the
+    customer's data key, which that keyring then holds already."""
+
     def __init__(self, session: Session, vault: Vault, workspace_id: str, context: Context) -> None:
         self._session = session
         self._vault = vault
@@ -46,6 +49,7 @@ class Trail:
         disclosures: Sequence[tuple[str, dict[str, str]]],
         *,
         search: tuple[str, str] | None = None,
+        keyring: Keyring | None = None,
     ) -> None:
         """A read or search: one entry per customer shown (or one for a search that found nobody)."""
         kind, term = search if search is not None else (None, None)
@@ -59,14 +63,13 @@ class Trail:
             count=len(disclosures),
         )
         if not disclosures:
-            self.record(base)
+            self.record(base, keyring)
         for customer_id, disclosure in disclosures:
             shown = [f for f, how in disclosure.items() if how != "withheld"]
             categories = [FIELD_CATEGORIES[f] for f in shown if f in FIELD_CATEGORIES]
             outcome = rules.outcome_of(disclosure)
-            self.record(
-                replace(base, outcome=outcome, customer_id=customer_id, categories=categories, returned=disclosure)
-            )
+            event = replace(base, outcome=outcome, customer_id=customer_id, categories=categories, returned=disclosure)
+            self.record(event, keyring)
 
 
 def context_of(request: Request, actor: str, role: str) -> Context:

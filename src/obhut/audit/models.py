@@ -44,6 +44,7 @@ class AuditEntry(Base):
     user_agent: Mapped[str] = mapped_column(String(300), default="")
     request_id: Mapped[str] = mapped_column(String(64), default="")
     sealed: Mapped[bytes | None] = mapped_column(Blob())  # the customer's id, under the customer's data key
+    body: Mapped[bytes] = mapped_column(Blob())  # the canonical bytes of the columns above; hashed into the tree
     leaf_hash: Mapped[bytes | None] = mapped_column(Blob())
 
     def __repr__(self) -> str:

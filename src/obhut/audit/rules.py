@@ -1,7 +1,9 @@
 """What an access-log entry says and how it is hashed. Pure: no database, web or keys.
 
-A leaf is the canonical JSON (sorted keys, no spaces) of the entry's stored columns, its position included,
-so changing, reordering or renumbering entries changes the leaves and so the tree."""
+An entry's body is the canonical JSON (a compact array in a fixed column order) of its content columns,
+fixed when it is recorded; its leaf is the body after its position (8 bytes), so changing, reordering or renumbering
+entries changes the leaves and so the tree. The columns beside the body are what queries filter on; a deep
+verification checks that they still say what the body says."""
 
 from __future__ import annotations
 
@@ -13,10 +15,9 @@ from typing import Any
 ORIGIN_PREFIX = "obhut.example.com/access-log/"  # checkpoint origin: a schema-less URL naming the log
 SIGNER = "checkpoint"  # the workspace key's use
 
-# The columns a leaf commits to, in the stored form.
-LEAF_COLUMNS = (
+# The columns the body holds, in the stored form.
+CONTENT_COLUMNS = (
     "entry_id",
-    "seq",
     "at",
     "actor",
     "role",
@@ -44,17 +45,26 @@ def origin(workspace_id: str) -> str:
     return ORIGIN_PREFIX + workspace_id
 
 
-def leaf_bytes(values: Mapping[str, Any]) -> bytes:
-    """The canonical form of an entry: what its leaf hash commits to."""
-    document: dict[str, Any] = {}
-    for column in LEAF_COLUMNS:
+def leaf_data(seq: int, body: bytes) -> bytes:
+    """What the leaf hash covers: the entry's position, then its body."""
+    return seq.to_bytes(8, "big") + body
+
+
+def body_bytes(values: Mapping[str, Any]) -> bytes:
+    """The canonical form of an entry's content: a compact JSON array of CONTENT_COLUMNS in that order
+    (bytes as base64, times as ISO 8601 with microseconds)."""
+    document: list[Any] = []
+    for column in CONTENT_COLUMNS:
         value = values[column]
         if isinstance(value, bytes):
             value = base64.b64encode(value).decode()
         elif hasattr(value, "isoformat"):
             value = value.isoformat(timespec="microseconds")
-        document[column] = value
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        document.append(value)
+    return _encode(document).encode()
+
+
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def outcome_of(disclosure: Mapping[str, str]) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from obhut.audit import merkle, rules
@@ -25,6 +25,13 @@ from obhut.vault.keyring import Keyring
 from obhut.vault.service import Vault
 
 BATCH = 5000
+_ENTRIES: Table = AuditEntry.__table__  # type: ignore[assignment]
+_NODES: Table = AuditNode.__table__  # type: ignore[assignment]
+_PLACE = (
+    _ENTRIES.update()
+    .where(_ENTRIES.c.workspace_id == bindparam("w"), _ENTRIES.c.entry_id == bindparam("e"))
+    .values(seq=bindparam("seq"), leaf_hash=bindparam("leaf_hash"))
+)
 
 
 @dataclass(frozen=True)
@@ -75,44 +82,53 @@ def _sealed(keyring: Keyring, customer_id: str) -> bytes | None:
         return None
 
 
-def record(session: Session, keyring: Keyring | None, workspace_id: str, context: Context, event: Event) -> None:
-    """Adds the entry to the caller's transaction. A keyring is needed for events about a customer or a search."""
+def entry_row(keyring: Keyring | None, workspace_id: str, context: Context, event: Event) -> dict[str, Any]:
+    """The stored form of one event, its canonical body included."""
     if event.outcome not in rules.OUTCOMES:
         raise ValueError(f"unknown outcome {event.outcome!r}")
     needs_keys = event.customer_id is not None or event.search_term is not None
     if needs_keys and keyring is None:
         raise ValueError("an event about a customer or a search needs the workspace's keyring")
-    session.add(
-        AuditEntry(
-            workspace_id=workspace_id,
-            entry_id=new_id(),
-            seq=None,
-            at=now(),
-            actor=context.actor,
-            role=context.role,
-            action=event.action,
-            outcome=event.outcome,
-            subject=pseudonym(keyring, event.customer_id) if keyring and event.customer_id else None,
-            target=event.target,
-            categories=" ".join(sorted(set(event.categories))),
-            requested=" ".join(event.requested),
-            returned=" ".join(f"{k}={v}" for k, v in sorted(event.returned.items())),
-            purpose=event.purpose,
-            ticket=event.ticket,
-            search_kind=event.search_kind,
-            search_hash=term_hash(keyring, event.search_term) if keyring and event.search_term else None,
-            count=event.count,
-            address=context.address[:64],
-            user_agent=context.user_agent[:300],
-            request_id=context.request_id[:64],
-            sealed=_sealed(keyring, event.customer_id) if keyring and event.customer_id else None,
-            leaf_hash=None,
-        )
-    )
+    values: dict[str, Any] = {
+        "entry_id": new_id(),
+        "at": now(),
+        "actor": context.actor,
+        "role": context.role,
+        "action": event.action,
+        "outcome": event.outcome,
+        "subject": pseudonym(keyring, event.customer_id) if keyring and event.customer_id else None,
+        "target": event.target,
+        "categories": " ".join(sorted(set(event.categories))),
+        "requested": " ".join(event.requested),
+        "returned": " ".join(f"{k}={v}" for k, v in sorted(event.returned.items())),
+        "purpose": event.purpose,
+        "ticket": event.ticket,
+        "search_kind": event.search_kind,
+        "search_hash": term_hash(keyring, event.search_term) if keyring and event.search_term else None,
+        "count": event.count,
+        "address": context.address[:64],
+        "user_agent": context.user_agent[:300],
+        "request_id": context.request_id[:64],
+        "sealed": _sealed(keyring, event.customer_id) if keyring and event.customer_id else None,
+    }
+    return values | {"workspace_id": workspace_id, "seq": None, "leaf_hash": None, "body": rules.body_bytes(values)}
 
 
-def columns(entry: AuditEntry) -> dict[str, Any]:
-    return {name: getattr(entry, name) for name in rules.LEAF_COLUMNS}
+def record(session: Session, keyring: Keyring | None, workspace_id: str, context: Context, event: Event) -> None:
+    """Adds the entry to the caller's transaction. A keyring is needed for events about a customer or a search."""
+    record_many(session, keyring, workspace_id, context, [event])
+
+
+def record_many(
+    session: Session, keyring: Keyring | None, workspace_id: str, context: Context, events: Sequence[Event]
+) -> None:
+    rows = [entry_row(keyring, workspace_id, context, e) for e in events]
+    session.connection().execute(_ENTRIES.insert(), rows)  # Core: the ORM's bulk path costs as much again
+
+
+def columns(entry: Any) -> dict[str, Any]:
+    """The content columns of a stored entry (an ORM object or a row)."""
+    return {name: getattr(entry, name) for name in rules.CONTENT_COLUMNS}
 
 
 def head(session: Session, workspace_id: str, *, lock: bool = False) -> AuditCheckpoint | None:
@@ -144,36 +160,31 @@ def sequence(sessions: sessionmaker[Session], vault: Vault, workspace_id: str, b
     several processes: they serialise on the newest checkpoint (a lost race is a unique-key conflict)."""
     with unit_of_work(sessions) as session:
         latest = head(session, workspace_id, lock=True)
-        waiting = list(
-            session.scalars(
-                select(AuditEntry)
-                .where(AuditEntry.workspace_id == workspace_id, AuditEntry.seq.is_(None))
-                .order_by(AuditEntry.at, AuditEntry.entry_id)
-                .limit(batch)
-            )
-        )
+        waiting = session.execute(
+            select(AuditEntry.entry_id, AuditEntry.body)
+            .where(AuditEntry.workspace_id == workspace_id, AuditEntry.seq.is_(None))
+            .order_by(AuditEntry.at, AuditEntry.entry_id)
+            .limit(batch)
+        ).all()
         if not waiting:
             return 0
         keyring = vault.open(session, workspace_id)
         tree = frontier(latest)
         leaves: list[dict[str, Any]] = []
         nodes: list[dict[str, Any]] = []
-        for entry in waiting:
-            values = columns(entry) | {"seq": tree.size}
-            leaf = merkle.leaf_hash(rules.leaf_bytes(values))
-            leaves.append(
-                {"workspace_id": workspace_id, "entry_id": entry.entry_id, "seq": tree.size, "leaf_hash": leaf}
-            )
+        for entry_id, body in waiting:
+            leaf = merkle.leaf_hash(rules.leaf_data(tree.size, bytes(body)))
+            leaves.append({"w": workspace_id, "e": entry_id, "seq": tree.size, "leaf_hash": leaf})
             completed = tree.append(leaf)
             nodes.extend(
                 {"workspace_id": workspace_id, "level": level, "index": index, "hash": digest}
                 for level, index, digest in completed
                 if level > 0
             )
-        session.expunge_all()  # the rows are updated in bulk by primary key, not through the identity map
-        session.execute(update(AuditEntry), leaves)
+        connection = session.connection()
+        connection.execute(_PLACE, leaves)
         if nodes:
-            session.execute(insert(AuditNode), nodes)
+            connection.execute(_NODES.insert(), nodes)
         root = tree.root()
         session.add(
             AuditCheckpoint(
@@ -197,14 +208,18 @@ def sequence_all(sessions: sessionmaker[Session], vault: Vault, workspace_id: st
 
 # --- proofs -------------------------------------------------------------------------------------------------
 def node_getter(session: Session, workspace_id: str) -> merkle.NodeGetter:
+    """Subtree hashes for proofs, one indexed Core lookup each (a proof needs about 2 log2(n) of them)."""
+    connection = session.connection()
+    leaf = select(_ENTRIES.c.leaf_hash).where(_ENTRIES.c.workspace_id == workspace_id, _ENTRIES.c.seq == bindparam("i"))
+    node = select(_NODES.c.hash).where(
+        _NODES.c.workspace_id == workspace_id, _NODES.c.level == bindparam("l"), _NODES.c.index == bindparam("i")
+    )
+
     def get(level: int, index: int) -> bytes:
         if level == 0:
-            found = session.scalar(
-                select(AuditEntry.leaf_hash).where(AuditEntry.workspace_id == workspace_id, AuditEntry.seq == index)
-            )
+            found = connection.execute(leaf, {"i": index}).scalar()
         else:
-            node = session.get(AuditNode, (workspace_id, level, index))
-            found = node.hash if node is not None else None
+            found = connection.execute(node, {"l": level, "i": index}).scalar()
         if found is None:
             raise ConflictError(f"the log's node ({level}, {index}) is missing: run 'obhut audit verify'")
         return bytes(found)

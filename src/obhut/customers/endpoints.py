@@ -14,6 +14,8 @@ from obhut.audit.service import Event
 from obhut.customers.schemas import CustomerFields, CustomerOut, Erased, Lookup, LookupResult
 from obhut.customers.service import CustomerService
 from obhut.kit.web import DbSession
+from obhut.vault.keyring import Keyring
+from obhut.vault.service import Vault
 
 router = APIRouter(prefix="/workspaces/{workspace_id}/customers", tags=["customers"])
 
@@ -23,6 +25,12 @@ class BreakGlassIn(BaseModel):
 
     purpose: str
     justification: str = Field(min_length=20, max_length=2000, description="Why policy must be exceeded")
+
+
+def _keyring(request: Request, session: DbSession, workspace_id: str) -> Keyring:
+    """Opened once per request, for the read and for its log entry."""
+    vault: Vault = request.app.state.container.vault
+    return vault.open(session, workspace_id)
 
 
 def _service(request: Request) -> CustomerService:
@@ -53,8 +61,9 @@ def read_customer(
     workspace_id: str, customer_id: str, request: Request, session: DbSession, plan: Plan, trail: AuditTrail
 ) -> CustomerOut:
     """Without `purpose`, values are masked; with one, each field is revealed, masked or withheld by policy."""
-    view = _service(request).view(session, workspace_id, customer_id, plan)
-    trail.viewed("read", plan, [(view.id, view.disclosure)])
+    keyring = _keyring(request, session, workspace_id)
+    view = _service(request).view(session, workspace_id, customer_id, plan, keyring)
+    trail.viewed("read", plan, [(view.id, view.disclosure)], keyring=keyring)
     return CustomerOut.of(view)
 
 
@@ -114,9 +123,10 @@ def lookup_customers(
 ) -> LookupResult:
     """Exact search by one key, sent in the body so that it stays out of URLs and server logs."""
     field, value = body.key()
-    views = _service(request).lookup(session, workspace_id, field, value, plan)
+    keyring = _keyring(request, session, workspace_id)
+    views = _service(request).lookup(session, workspace_id, field, value, plan, keyring)
     found = [(v.id, v.disclosure) for v in views]
-    trail.viewed("search", plan, found, search=(audit.search_kind(field), str(value)))
+    trail.viewed("search", plan, found, search=(audit.search_kind(field), str(value)), keyring=keyring)
     return LookupResult(customers=[CustomerOut.of(v) for v in views])
 
 

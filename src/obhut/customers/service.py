@@ -220,14 +220,22 @@ class CustomerService:
         customer, cipher = self._load(session, keyring, customer_id)
         return self._decrypt(keyring, customer, cipher)
 
-    def view(self, session: Session, workspace_id: str, customer_id: str, plan: ReadPlan) -> CustomerView:
+    def view(
+        self, session: Session, workspace_id: str, customer_id: str, plan: ReadPlan, keyring: Keyring | None = None
+    ) -> CustomerView:
         """The customer as the read plan allows: the one way staff and clients read a customer."""
-        keyring = self._vault.open(session, workspace_id)
+        keyring = keyring or self._vault.open(session, workspace_id)
         customer, cipher = self._load(session, keyring, customer_id)
         return self._decrypt_for(keyring, customer, cipher, plan)
 
     def lookup(
-        self, session: Session, workspace_id: str, field_name: str, value: Any, plan: ReadPlan
+        self,
+        session: Session,
+        workspace_id: str,
+        field_name: str,
+        value: Any,
+        plan: ReadPlan,
+        keyring: Keyring | None = None,
     ) -> list[CustomerView]:
         """Exact match through a blind index, each match shown as the plan allows. A role may search only by
         a field it may at least see masked."""
@@ -237,7 +245,7 @@ class CustomerService:
             errors.raise_if_any()
         if plan.decision(field_name).effect is Effect.DENY:
             raise ForbiddenError(f"your role '{plan.role}' may not search customers by {field_name}")
-        keyring = self._vault.open(session, workspace_id)
+        keyring = keyring or self._vault.open(session, workspace_id)
         return [
             self._decrypt_for(keyring, customer, cipher, plan)
             for customer, cipher in self._matches(session, keyring, field_name, value)

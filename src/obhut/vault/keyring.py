@@ -75,6 +75,7 @@ class Keyring:
         self.active = next(v for v in versions if v.state == VersionState.ACTIVE)
         self._generations: dict[int, int] | None = None
         self._indexers: dict[str, BlindIndexer] = {}
+        self._ciphers: dict[str, SubjectCipher] = {}  # opened this request: the access log seals with them too
 
     def _secret(self, version: int, secret_id: tuple[str, int, int]) -> bytes | None:
         return self._vault.unwrapped_secrets(self.versions[version], secret_id).get(secret_id)
@@ -142,6 +143,8 @@ class Keyring:
 
     def subjects(self, subject_ids: Sequence[str]) -> dict[str, SubjectCipher]:
         """Ciphers of existing customers; a shredded customer raises SubjectShreddedError."""
+        if all(s in self._ciphers for s in subject_ids):
+            return {s: self._ciphers[s] for s in subject_ids}
         return self.ciphers_for(subject_ids, repository.data_keys(self._session, self.workspace_id, subject_ids))
 
     def ciphers_for(self, subject_ids: Sequence[str], data_keys: Sequence[DataKey]) -> dict[str, SubjectCipher]:
@@ -162,7 +165,12 @@ class Keyring:
             except DecryptionError as error:
                 raise IntegrityError(f"the data key of customer {subject_id} does not authenticate") from error
             ciphers[subject_id] = SubjectCipher(self.workspace_id, subject_id, data_key, dk.data_key_version)
+        self._ciphers.update(ciphers)
         return ciphers
+
+    def forget(self, subject_id: str) -> None:
+        """Drops a customer's opened cipher (their data key is being destroyed)."""
+        self._ciphers.pop(subject_id, None)
 
     def subject(self, subject_id: str) -> SubjectCipher:
         return self.subjects([subject_id])[subject_id]

@@ -2,7 +2,7 @@
 
 Revision ID: main_0004
 Revises: main_0003
-Create Date: 2026-11-23 16:13:13.016623
+Create Date: 2026-11-23 16:26:14.867824
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ def upgrade() -> None:
     sa.Column('user_agent', sa.String(length=300), nullable=False),
     sa.Column('request_id', sa.String(length=64), nullable=False),
     sa.Column('sealed', Blob(), nullable=True),
+    sa.Column('body', Blob(), nullable=False),
     sa.Column('leaf_hash', Blob(), nullable=True),
     sa.PrimaryKeyConstraint('workspace_id', 'entry_id', name=op.f('pk_audit_entries')),
     sa.UniqueConstraint('workspace_id', 'seq', name=op.f('uq_audit_entries_workspace_id_seq'))

@@ -1,0 +1,186 @@
+"""The access log. Appends (entries written in batches, then sequenced into the Merkle tree with a signed
+checkpoint per batch) against plain inserts of the same rows into an unhashed table; a customer read with
+its log entry against the same read without one; verification of the whole log; inclusion proofs."""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from sqlalchemy import Column, Integer, MetaData, String, Table, Text, insert
+
+from bench_policy import customer
+from common import WORKSPACE, container, databases
+from obhut.access.rules import ALL_PERMISSIONS
+from obhut.access.service import Principal
+from obhut.audit import rules, service
+from obhut.audit.dependencies import Trail
+from obhut.audit.service import Context, Event
+from obhut.audit.tasks import verify
+from obhut.container import Container
+from obhut.kit.clock import now
+from obhut.kit.db import unit_of_work
+from obhut.kit.ids import new_id
+
+BATCH = 1000
+CONTEXT = Context("staff:0190b3c2-0000-7000-8000-000000000001", "support_agent", "192.0.2.10", "crm/2.1", "req")
+EVENT = Event(
+    rules.action("api", "customer", "read"),
+    "masked",
+    categories=["contact", "identity"],
+    requested=["email", "family_name", "given_name", "iban"],
+    returned={"email": "masked", "family_name": "revealed", "given_name": "revealed", "iban": "withheld"},
+    purpose="support",
+    ticket="T-1001",
+    count=1,
+)
+plain = MetaData()
+plain_log = Table(
+    "plain_log",
+    plain,
+    Column("workspace_id", String(63), primary_key=True),
+    Column("entry_id", String(36), primary_key=True),
+    *(Column(c, Text) for c in ("at", "actor", "role", "action", "outcome", "categories", "returned", "purpose")),
+    Column("count", Integer),
+)
+
+
+def _plain_row() -> dict[str, object]:
+    return {
+        "workspace_id": WORKSPACE,
+        "entry_id": new_id(),
+        "at": now().isoformat(),
+        "actor": CONTEXT.actor,
+        "role": CONTEXT.role,
+        "action": EVENT.action,
+        "outcome": EVENT.outcome,
+        "categories": "contact identity",
+        "returned": "email=masked family_name=revealed",
+        "purpose": EVENT.purpose,
+        "count": 1,
+    }
+
+
+def appends(built: Container, count: int) -> tuple[float, float, float]:
+    """(written/s, sequenced/s, plain inserts/s)."""
+    plain.create_all(built.engine)
+    started = time.perf_counter()
+    for _ in range(count // BATCH):
+        with unit_of_work(built.sessions) as session:
+            service.record_many(session, None, WORKSPACE, CONTEXT, [EVENT] * BATCH)
+    written = time.perf_counter() - started
+    started = time.perf_counter()
+    service.sequence_all(built.sessions, built.vault, WORKSPACE)
+    sequenced = time.perf_counter() - started
+    started = time.perf_counter()
+    for _ in range(count // BATCH):
+        with unit_of_work(built.sessions) as session:
+            session.execute(insert(plain_log), [_plain_row() for _ in range(BATCH)])
+    baseline = time.perf_counter() - started
+    return count / written, count / sequenced, count / baseline
+
+
+def verification(built: Container, *, deep: bool) -> tuple[int, float]:
+    with built.sessions() as session:
+        keyring = built.vault.open(session, WORKSPACE)
+        started = time.perf_counter()
+        report = verify(session, keyring, WORKSPACE, deep=deep)
+        elapsed = time.perf_counter() - started
+    assert report.ok, report.problems
+    return report.entries, report.entries / elapsed
+
+
+def proofs(built: Container, size: int) -> tuple[float, float]:
+    """p50 and p99 of an inclusion proof (ms) against the newest checkpoint."""
+    samples = []
+    with built.sessions() as session:
+        for n in range(2000):
+            started = time.perf_counter()
+            service.inclusion(session, WORKSPACE, (n * 7919) % size, None)
+            samples.append((time.perf_counter() - started) * 1000)
+    cuts = statistics.quantiles(samples, n=100)
+    return cuts[49], cuts[98]
+
+
+def logged_reads(built: Container, reads: int) -> dict[str, tuple[float, float]]:
+    with unit_of_work(built.sessions) as session:
+        ids = [built.customers.create(session, WORKSPACE, customer(n)).id for n in range(500)]
+        principal = Principal(WORKSPACE, CONTEXT.actor, "support_agent", ALL_PERMISSIONS, frozenset({"mfa"}))
+        plan = built.policies.plan(session, principal, "support", None)
+
+    def read(n: int, *, logged: bool) -> float:
+        started = time.perf_counter()
+        with unit_of_work(built.sessions) as session:
+            keyring = built.vault.open(session, WORKSPACE)
+            view = built.customers.view(session, WORKSPACE, ids[n % len(ids)], plan, keyring)
+            if logged:
+                trail = Trail(session, built.vault, WORKSPACE, CONTEXT)
+                trail.viewed("read", plan, [(view.id, view.disclosure)], keyring=keyring)
+        return (time.perf_counter() - started) * 1000
+
+    for n in range(300):
+        read(n, logged=True), read(n, logged=False)
+    samples: dict[bool, list[float]] = {True: [], False: []}
+    for n in range(reads):  # alternating, so both see the same machine noise
+        for logged in (True, False) if n % 2 else (False, True):
+            samples[logged].append(read(n, logged=logged))
+    out = {}
+    for logged, values in samples.items():
+        cuts = statistics.quantiles(values, n=100)
+        out["with log" if logged else "without"] = (cuts[49], cuts[98])
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--count", type=int, default=100_000, help="entries appended per backend")
+    parser.add_argument("--proof-size", type=int, default=1_000_000, help="log size for the proof timing (SQLite)")
+    parser.add_argument("--reads", type=int, default=3000)
+    parser.add_argument("--backends", default="sqlite,postgres")
+    args = parser.parse_args()
+    print("access-log appends, batches of 1,000 (target >= 30,000/s); baseline: plain inserts of the same rows")
+    for backend in args.backends.split(","):
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            databases(backend, Path(tmp)) as settings,
+            container(settings) as built,
+        ):
+            written, sequenced, baseline = appends(built, args.count)
+            combined = 1 / (1 / written + 1 / sequenced)
+            print(
+                f"    {backend:<9} written {written:>9,.0f}/s  sequenced+signed {sequenced:>9,.0f}/s  "
+                f"both {combined:>9,.0f}/s  | plain inserts {baseline:>9,.0f}/s"
+            )
+            entries, tree_rate = verification(built, deep=False)
+            _, deep_rate = verification(built, deep=True)
+            print(
+                f"    {backend:<9} verification of {entries:,} entries: tree {tree_rate:,.0f}/s, with every "
+                f"entry's columns {deep_rate:,.0f}/s (target >= 300,000/s)"
+            )
+            if backend == "sqlite":
+                figures = logged_reads(built, args.reads)
+    print("customer read with its log entry vs the same read without (SQLite, ms); target <= 1.2x")
+    for name, (p50, p99) in figures.items():
+        print(f"    {name:<10} p50 {p50:.3f}  p99 {p99:.3f}")
+    print(
+        f"    ratio p50 {figures['with log'][0] / figures['without'][0]:.2f}, "
+        f"p99 {figures['with log'][1] / figures['without'][1]:.2f}"
+    )
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        databases("sqlite", Path(tmp)) as settings,
+        container(settings) as built,
+    ):
+        appends(built, args.proof_size)
+        p50, p99 = proofs(built, args.proof_size)
+        print(
+            f"inclusion proof with {args.proof_size:,} entries (SQLite): p50 {p50:.2f} ms, p99 {p99:.2f} ms "
+            "(target < 5 ms)"
+        )
+
+
+if __name__ == "__main__":
+    main()
