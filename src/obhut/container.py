@@ -9,6 +9,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from obhut.access.login import Throttle
 from obhut.access.policies import PolicyService
+from obhut.audit.adapters.file import FileSink
+from obhut.audit.adapters.webhook import WebhookSink
+from obhut.audit.ports import CheckpointSink
 from obhut.customers.service import CustomerService
 from obhut.kit.db import build_engine, session_factory
 from obhut.kit.settings import Settings
@@ -27,6 +30,7 @@ class Container:
     customers: CustomerService
     policies: PolicyService
     throttle: Throttle
+    checkpoint_sinks: list[CheckpointSink]
 
     def close(self) -> None:
         self.engine.dispose()
@@ -52,4 +56,14 @@ def build(settings: Settings) -> Container:
         CustomerService(vault),
         PolicyService(),
         Throttle(sessions, settings),
+        checkpoint_sinks(settings),
     )
+
+
+def checkpoint_sinks(settings: Settings) -> list[CheckpointSink]:
+    sinks: list[CheckpointSink] = []
+    if settings.audit_checkpoint_file is not None:
+        sinks.append(FileSink(settings.audit_checkpoint_file))
+    if settings.audit_webhook_url:
+        sinks.append(WebhookSink(settings.audit_webhook_url))
+    return sinks

@@ -6,27 +6,23 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
 from obhut.access import service as access
 from obhut.api.app import create_app
-from obhut.cli.main import app
 from obhut.container import Container
 from obhut.customers.models import Customer
 from obhut.kit.db import unit_of_work
-from obhut.kit.settings import Settings
 from obhut.vault.models import DataKey, KeyVersion
 from obhut.workspaces.models import Workspace
+from tests.cli.conftest import DEFAULT, Obhut
 
-Obhut = Callable[..., Result]
-DEFAULT = "default"
 HEADER = (
     "external_ref,given_name,family_name,birth_date,email,phone,address_line1,address_line2,postal_code,city,"
     "country,iban,card_number,notes"
@@ -52,30 +48,6 @@ MIXED_CSV = "\n".join(
         "",
     ]
 )
-
-
-@pytest.fixture
-def obhut(settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Obhut:
-    """`obhut ARGS...` with the environment an operator would set (and no stray .env in the folder)."""
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner(
-        env={
-            "OBHUT_DATA_DIR": str(settings.data_dir),
-            "OBHUT_DATABASE_URL": settings.resolved_database_url,
-            "OBHUT_KEYSTORE_URL": settings.resolved_keystore_url,
-            "OBHUT_KEY_FILE": str(settings.resolved_key_file),
-            "OBHUT_KEY_SHARDS": "8",
-            "OBHUT_KEY_PROVIDER": "local",
-            "OBHUT_ENVIRONMENT": "development",
-            "OBHUT_DEFAULT_WORKSPACE": DEFAULT,
-            "COLUMNS": "200",  # rich wraps at the terminal width; keep key names on one line
-        }
-    )
-
-    def invoke(*args: str, stdin: str | None = None) -> Result:
-        return runner.invoke(app, list(args), input=stdin, catch_exceptions=False)
-
-    return invoke
 
 
 def _count(container: Container, model: type[Customer | DataKey]) -> int:

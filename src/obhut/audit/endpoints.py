@@ -84,7 +84,7 @@ def _b64(data: bytes) -> str:
 def _sequenced(request: Request, workspace_id: str) -> None:
     """Entries still waiting are placed first, so a reader sees everything committed before the request."""
     container = _container(request)
-    service.sequence_all(container.sessions, container.vault, workspace_id)
+    service.sequence_all(container.sessions, container.vault, workspace_id, container.checkpoint_sinks)
 
 
 @router.get("/entries")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Table, bindparam, select
@@ -16,8 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from obhut.audit import merkle, rules
 from obhut.audit.models import AuditCheckpoint, AuditEntry, AuditNode
+from obhut.audit.ports import CheckpointSink
 from obhut.kit.clock import now
-from obhut.kit.db import unit_of_work
+from obhut.kit.db import after_commit, unit_of_work
 from obhut.kit.errors import ConflictError, NotFoundError
 from obhut.kit.ids import new_id
 from obhut.vault.errors import SubjectShreddedError
@@ -155,9 +157,16 @@ def sign(keyring: Keyring, workspace_id: str, size: int, root: bytes) -> str:
     return merkle.signed_note(body, name, merkle.note_key_id(name, signer.public_key), signer.sign(body.encode()))
 
 
-def sequence(sessions: sessionmaker[Session], vault: Vault, workspace_id: str, batch: int = BATCH) -> int:
+def sequence(
+    sessions: sessionmaker[Session],
+    vault: Vault,
+    workspace_id: str,
+    sinks: Sequence[CheckpointSink] = (),
+    batch: int = BATCH,
+) -> int:
     """Integrates up to `batch` waiting entries and signs a checkpoint; returns how many. Safe to run from
-    several processes: they serialise on the newest checkpoint (a lost race is a unique-key conflict)."""
+    several processes: they serialise on the newest checkpoint (a lost race is a unique-key conflict).
+    The new checkpoint goes to every sink once its transaction has committed."""
     with unit_of_work(sessions) as session:
         latest = head(session, workspace_id, lock=True)
         waiting = session.execute(
@@ -186,24 +195,34 @@ def sequence(sessions: sessionmaker[Session], vault: Vault, workspace_id: str, b
         if nodes:
             connection.execute(_NODES.insert(), nodes)
         root = tree.root()
+        note = sign(keyring, workspace_id, tree.size, root)
         session.add(
             AuditCheckpoint(
                 workspace_id=workspace_id,
                 size=tree.size,
                 root=root,
-                note=sign(keyring, workspace_id, tree.size, root),
+                note=note,
                 frontier=" ".join(h.hex() for h in tree.hashes),
                 created_at=now(),
             )
         )
+        for sink in sinks:
+            after_commit(session, partial(sink.publish, workspace_id, note))
         return len(waiting)
 
 
-def sequence_all(sessions: sessionmaker[Session], vault: Vault, workspace_id: str) -> int:
+def sequence_all(
+    sessions: sessionmaker[Session], vault: Vault, workspace_id: str, sinks: Sequence[CheckpointSink] = ()
+) -> int:
     total = 0
-    while done := sequence(sessions, vault, workspace_id):
+    while done := sequence(sessions, vault, workspace_id, sinks):
         total += done
     return total
+
+
+def waiting_workspaces(session: Session) -> list[str]:
+    query = select(AuditEntry.workspace_id).where(AuditEntry.seq.is_(None)).distinct()
+    return list(session.scalars(query))
 
 
 # --- proofs -------------------------------------------------------------------------------------------------

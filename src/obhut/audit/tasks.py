@@ -3,17 +3,23 @@ every signed checkpoint. Reports each problem with the first position that is no
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from obhut.audit import merkle, rules
+from obhut.audit import merkle, rules, service
 from obhut.audit.models import AuditCheckpoint, AuditEntry
+from obhut.audit.ports import CheckpointSink
 from obhut.audit.service import columns
 from obhut.vault.cipher import signature_valid
 from obhut.vault.keyring import Keyring
+from obhut.vault.service import Vault
+
+log = logging.getLogger("obhut.audit")
 
 Progress = Callable[[int], None]
 
@@ -142,3 +148,28 @@ def _ends(report: Report, signed_size: int, size: int) -> None:
 def unsequenced(session: Session, workspace_id: str) -> int:
     query = select(func.count()).where(AuditEntry.workspace_id == workspace_id, AuditEntry.seq.is_(None))
     return int(session.scalar(query) or 0)
+
+
+class Sequencer(threading.Thread):
+    """Signs a checkpoint over new entries every few seconds while the service runs."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], vault: Vault, sinks: Sequence[CheckpointSink], every: float
+    ) -> None:
+        super().__init__(name="obhut-audit-sequencer", daemon=True)
+        self._sessions, self._vault, self._sinks, self._every = sessions, vault, sinks, every
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.wait(self._every):
+            try:
+                with self._sessions() as session:
+                    workspaces = service.waiting_workspaces(session)
+                for workspace_id in workspaces:
+                    service.sequence_all(self._sessions, self._vault, workspace_id, self._sinks)
+            except Exception as error:  # noqa: BLE001 - keep sequencing; the entries wait, nothing is lost
+                log.error("sequencing the access log failed: %s", type(error).__name__)  # noqa: TRY400 - no traceback: it could hold data
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.join(timeout=10)

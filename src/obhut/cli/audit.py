@@ -21,7 +21,7 @@ def sequence(workspace: str = WORKSPACE) -> None:
     """Place waiting entries in the tree and sign a checkpoint over them."""
     with container() as built:
         workspace_id = workspace or built.settings.default_workspace
-        done = service.sequence_all(built.sessions, built.vault, workspace_id)
+        done = service.sequence_all(built.sessions, built.vault, workspace_id, built.checkpoint_sinks)
     console.print(f"{done} entries sequenced in '{workspace_id}'")
 
 
@@ -30,7 +30,7 @@ def checkpoint(workspace: str = WORKSPACE) -> None:
     """Print the newest signed checkpoint (keep a copy outside the database: `verify --checkpoints`)."""
     with container() as built:
         workspace_id = workspace or built.settings.default_workspace
-        service.sequence_all(built.sessions, built.vault, workspace_id)
+        service.sequence_all(built.sessions, built.vault, workspace_id, built.checkpoint_sinks)
         with built.sessions() as session:
             typer.echo(service.checkpoint_at(session, workspace_id, None).note, nl=False)
 
@@ -44,7 +44,7 @@ def verify(
     exported = _notes(checkpoints.read_text(encoding="utf-8")) if checkpoints else []
     with container() as built:
         workspace_id = workspace or built.settings.default_workspace
-        service.sequence_all(built.sessions, built.vault, workspace_id)
+        service.sequence_all(built.sessions, built.vault, workspace_id, built.checkpoint_sinks)
         with built.sessions() as session:
             total = session.scalar(select(func.count()).where(AuditEntry.workspace_id == workspace_id)) or 0
             keyring = built.vault.open(session, workspace_id)

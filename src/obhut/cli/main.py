@@ -5,6 +5,7 @@ import uvicorn
 
 from obhut import migrations
 from obhut.access import service as access
+from obhut.audit.tasks import Sequencer
 from obhut.cli import audit, customers, keys, staff, workspaces
 from obhut.cli.context import console, container
 from obhut.kit.db import unit_of_work
@@ -43,7 +44,15 @@ def serve(
                 print(issued.token, flush=True)  # noqa: T201 - stdout, where it can be captured
         settings = built.settings
         console.print(f"Obhut on http://{host or settings.host}:{port or settings.port}{'/api/v1/docs'}")
-        uvicorn.run(create_app(container=built), host=host or settings.host, port=port or settings.port)
+        sequencer = None
+        if settings.audit_sequence_seconds > 0:
+            sequencer = Sequencer(built.sessions, built.vault, built.checkpoint_sinks, settings.audit_sequence_seconds)
+            sequencer.start()
+        try:
+            uvicorn.run(create_app(container=built), host=host or settings.host, port=port or settings.port)
+        finally:
+            if sequencer is not None:
+                sequencer.stop()
 
 
 @db.command("upgrade")

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1, description="Failed sign-ins per account before a lockout")
     address_max_failures: int = Field(default=20, ge=1, description="Failed sign-ins per source address")
     login_lock_minutes: int = Field(default=15, ge=1)
+    audit_sequence_seconds: float = Field(default=1.0, ge=0, description="How often serve signs a checkpoint; 0: off")
+    audit_checkpoint_file: Path | None = Field(default=None, description="Append every signed checkpoint here")
+    audit_webhook_url: str | None = Field(default=None, description="POST every signed checkpoint here")
 
     key_provider: str = "local"
     key_file: Path | None = None

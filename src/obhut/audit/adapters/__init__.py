@@ -1,0 +1,1 @@
+"""Checkpoint sinks: an append-only file and a webhook."""

@@ -1,0 +1,70 @@
+"""`obhut audit`: sequencing publishes each signed checkpoint to the configured file, and `verify` finds
+tampering, also a truncation that took the newest checkpoints with it, by the published copies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import delete, update
+
+from obhut.audit import merkle, rules
+from obhut.audit import service as audit
+from obhut.audit.models import AuditCheckpoint, AuditEntry
+from obhut.audit.service import Context, Event
+from obhut.container import Container
+from obhut.kit.db import unit_of_work
+from tests.cli.conftest import CHECKPOINTS, DEFAULT, Obhut
+
+CONTEXT = Context("staff:0190b3c2-0000-7000-8000-00000000000a", "support_agent", "192.0.2.7", "crm/1.0", "r-1")
+
+
+def _entries(obhut: Obhut, container: Container, count: int) -> None:
+    assert obhut("admin", "token", "create").exit_code == 0  # the first command creates the default workspace
+    with unit_of_work(container.sessions) as session:
+        for n in range(count):
+            event = Event(rules.action("api", "token", "create"), target=f"token:{n}")
+            audit.record(session, None, DEFAULT, CONTEXT, event)
+
+
+def test_sequence_publishes_checkpoints_and_verify_passes(obhut: Obhut, container: Container, tmp_path: Path) -> None:
+    _entries(obhut, container, 3)
+    sequenced = obhut("audit", "sequence")
+    assert sequenced.exit_code == 0, sequenced.output
+    assert "3 entries sequenced" in sequenced.output
+    published = (tmp_path / CHECKPOINTS).read_text(encoding="utf-8")
+    body, signatures = merkle.parse_signed_note(published)
+    assert merkle.parse_checkpoint_body(body)[:2] == (rules.origin(DEFAULT), 3)
+    assert signatures[0][0] == rules.origin(DEFAULT)
+    verified = obhut("audit", "verify", "--checkpoints", str(tmp_path / CHECKPOINTS))
+    assert verified.exit_code == 0, verified.output
+    assert "ok: 3 entries, 1 checkpoints" in verified.output
+
+
+def test_verify_reports_a_changed_entry_with_its_position(obhut: Obhut, container: Container) -> None:
+    _entries(obhut, container, 4)
+    assert obhut("audit", "sequence").exit_code == 0
+    with unit_of_work(container.sessions) as session:
+        session.execute(update(AuditEntry).where(AuditEntry.seq == 2).values(target="token:forged"))
+    result = obhut("audit", "verify")
+    assert result.exit_code == 1
+    assert "first bad position 2" in result.output
+    assert "entry 2 was changed" in result.output
+
+
+def test_a_truncation_with_its_checkpoints_is_caught_by_the_published_ones(
+    obhut: Obhut, container: Container, tmp_path: Path
+) -> None:
+    _entries(obhut, container, 2)
+    assert obhut("audit", "sequence").exit_code == 0
+    _entries(obhut, container, 3)
+    assert obhut("audit", "sequence").exit_code == 0
+    published = tmp_path / CHECKPOINTS
+    assert published.read_text(encoding="utf-8").count("\u2014 ") == 2  # two notes, one signature each
+    with unit_of_work(container.sessions) as session:
+        session.execute(delete(AuditEntry).where(AuditEntry.seq >= 2))
+        session.execute(delete(AuditCheckpoint).where(AuditCheckpoint.size > 2))
+    assert obhut("audit", "verify").exit_code == 0  # the database alone is consistent again
+    result = obhut("audit", "verify", "--checkpoints", str(published))
+    assert result.exit_code == 1
+    assert "first bad position 2" in result.output
+    assert "truncated" in result.output
