@@ -14,6 +14,7 @@ BENCHES = [
     ["providers.py"],
     ["bench_policy.py", "--customers", "2000"],
     ["bench_audit.py", "--count", "100000", "--proof-size", "1000000"],
+    ["bench_detect.py", "--seed", "7"],
 ]
 
 
