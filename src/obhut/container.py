@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from obhut.access.login import Throttle
 from obhut.access.policies import PolicyService
 from obhut.audit.adapters.file import FileSink
-from obhut.audit.adapters.webhook import WebhookSink
+from obhut.audit.adapters.webhook import AlertWebhook, WebhookSink
 from obhut.audit.ports import CheckpointSink
 from obhut.customers.service import CustomerService
 from obhut.kit.db import build_engine, session_factory
@@ -31,6 +31,7 @@ class Container:
     policies: PolicyService
     throttle: Throttle
     checkpoint_sinks: list[CheckpointSink]
+    alert_webhook: AlertWebhook | None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -57,6 +58,7 @@ def build(settings: Settings) -> Container:
         PolicyService(),
         Throttle(sessions, settings),
         checkpoint_sinks(settings),
+        AlertWebhook(settings.audit_alert_webhook_url) if settings.audit_alert_webhook_url else None,
     )
 
 

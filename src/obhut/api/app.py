@@ -11,6 +11,7 @@ from obhut.access.endpoints import router as auth_router
 from obhut.access.manage_endpoints import router as access_router
 from obhut.access.passkey_endpoints import router as passkey_router
 from obhut.access.sso_endpoints import router as sso_router
+from obhut.audit.alert_endpoints import router as alerts_router
 from obhut.audit.endpoints import router as audit_router
 from obhut.container import Container, build
 from obhut.customers.endpoints import router as customers_router
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     api.include_router(sso_router)
     api.include_router(passkey_router)
     api.include_router(audit_router)
+    api.include_router(alerts_router)
 
     @api.get("/health", tags=["meta"])
     def health() -> dict[str, str]:

@@ -74,3 +74,25 @@ class AuditCheckpoint(Base):
     note: Mapped[str] = mapped_column(Text)
     frontier: Mapped[str] = mapped_column(Text)  # hex hashes of the compact range, space-separated
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AuditAlert(Base):
+    """A staff member's day that the detectors found suspicious, and what the reviewers made of it."""
+
+    __tablename__ = "audit_alerts"
+    __table_args__ = (UniqueConstraint("workspace_id", "actor", "day"),)
+
+    workspace_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    alert_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    actor: Mapped[str] = mapped_column(String(80))
+    role: Mapped[str] = mapped_column(String(40))
+    day: Mapped[str] = mapped_column(String(10))  # ISO date, UTC
+    severity: Mapped[str] = mapped_column(String(10))  # low, medium, high
+    score: Mapped[int] = mapped_column(Integer)  # 0-100
+    factors: Mapped[str] = mapped_column(Text)  # JSON list, largest contribution first
+    detectors: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open, acknowledged, resolved
+    reason_sealed: Mapped[bytes | None] = mapped_column(Blob())  # why it was resolved; may name people
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_by: Mapped[str | None] = mapped_column(String(80))

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     audit_sequence_seconds: float = Field(default=1.0, ge=0, description="How often serve signs a checkpoint; 0: off")
     audit_checkpoint_file: Path | None = Field(default=None, description="Append every signed checkpoint here")
     audit_webhook_url: str | None = Field(default=None, description="POST every signed checkpoint here")
+    audit_alert_webhook_url: str | None = Field(default=None, description="POST every new alert here (JSON)")
+    audit_scan_seconds: float = Field(default=300.0, ge=0, description="How often serve scans today for alerts")
 
     key_provider: str = "local"
     key_file: Path | None = None

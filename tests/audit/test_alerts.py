@@ -1,0 +1,115 @@
+"""Suspicious access through the API, on SQLite and PostgreSQL: a support agent hunting card numbers raises an
+alert (also posted to a webhook running in this process), which is acknowledged and resolved with a reason;
+the access review names what a role may reveal but never did."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from obhut.audit.adapters.webhook import AlertWebhook
+from obhut.container import Container
+from tests.access.staff import bearer, signed_in_with_mfa
+from tests.conftest import WORKSPACE, jane
+
+BASE = f"/api/v1/workspaces/{WORKSPACE}"
+AUDIT = f"{BASE}/audit"
+CARD = "4111111111111111"
+
+
+def _luhn(digits: str) -> str:
+    """`digits` with the Luhn check digit appended: a well-formed card number that belongs to nobody."""
+    total = 0
+    for position, digit in enumerate(reversed(digits)):
+        value = int(digit) * (2 if position % 2 == 0 else 1)
+        total += value - 9 if value > 9 else value
+    return digits + str(-total % 10)
+
+
+class Receiver(BaseHTTPRequestHandler):
+    received: list[dict[str, Any]]
+
+    def do_POST(self) -> None:
+        length = int(self.headers["Content-Length"])
+        self.received.append(json.loads(self.rfile.read(length)))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *_args: Any) -> None:
+        return
+
+
+@pytest.fixture
+def webhook(container: Container) -> Iterator[list[dict[str, Any]]]:
+    received: list[dict[str, Any]] = []
+    handler = type("Handler", (Receiver,), {"received": received})
+    server = HTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    container.alert_webhook = AlertWebhook(f"http://127.0.0.1:{server.server_port}/alerts")
+    yield received
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_card_number_hunt_raises_an_alert_that_is_worked_off(
+    client: TestClient, container: Container, webhook: list[dict[str, Any]]
+) -> None:
+    assert client.post(f"{BASE}/customers", json=jane(card_number=CARD)).status_code == 201
+    agent = signed_in_with_mfa(client, container, "agent@example.com", "support_agent")
+    colleague = signed_in_with_mfa(client, container, "colleague@example.com", "support_agent")
+    lookup = f"{BASE}/customers/lookup"
+    for n in range(9):  # mostly numbers that belong to nobody: guessing
+        card = CARD if n == 0 else _luhn(f"400000000000{n:03d}")
+        searched = client.post(lookup, params={"purpose": "support"}, json={"card_number": card}, headers=bearer(agent))
+        assert searched.status_code == 200, searched.text
+    client.post(lookup, params={"purpose": "support"}, json={"card_number": CARD}, headers=bearer(colleague))
+
+    created = client.post(f"{AUDIT}/alerts/scan", json={})
+    assert created.status_code == 200, created.text
+    alerts = created.json()
+    me = client.get(f"{BASE}/auth/me", headers=bearer(agent)).json()["actor"]
+    assert [a["actor"] for a in alerts] == [me]  # one search by the colleague is nothing
+    factors = alerts[0]["factors"]
+    assert factors[0]["name"] == "rules:financial_searches"
+    assert factors[0]["value"] == 9
+    assert [w["alert"]["alert_id"] for w in webhook] == [alerts[0]["alert_id"]]
+    assert CARD not in json.dumps(webhook)
+    assert client.post(f"{AUDIT}/alerts/scan", json={}).json() == []  # scanned again: nothing new
+
+    alert_id = alerts[0]["alert_id"]
+    acknowledged = client.post(f"{AUDIT}/alerts/{alert_id}", json={"status": "acknowledged"})
+    assert acknowledged.json()["status"] == "acknowledged"
+    refused = client.post(f"{AUDIT}/alerts/{alert_id}", json={"status": "resolved"})
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["pointer"] == "/reason"
+    reason = "Agent was testing the payment form with test cards; briefed on test mode"
+    resolved = client.post(f"{AUDIT}/alerts/{alert_id}", json={"status": "resolved", "reason": reason})
+    assert (resolved.json()["status"], resolved.json()["reason"]) == ("resolved", reason)
+    assert [a["alert_id"] for a in client.get(f"{AUDIT}/alerts", params={"status": "open"}).json()] == []
+    actions = [e["action"] for e in client.get(f"{AUDIT}/entries").json()]
+    assert {"api:alert:acknowledged", "api:alert:resolved"} <= set(actions)
+
+
+def test_a_support_agent_cannot_read_alerts(client: TestClient, container: Container) -> None:
+    agent = signed_in_with_mfa(client, container, "agent@example.com", "support_agent")
+    assert client.get(f"{AUDIT}/alerts", headers=bearer(agent)).status_code == 403
+    assert client.get(f"{AUDIT}/entries", headers=bearer(agent)).status_code == 403
+
+
+def test_the_review_suggests_masking_what_a_role_never_revealed(client: TestClient, container: Container) -> None:
+    response = client.post(f"{BASE}/customers", json=jane())
+    customer_id = response.json()["id"]
+    agent = signed_in_with_mfa(client, container, "agent@example.com", "support_agent")
+    client.get(f"{BASE}/customers/{customer_id}", params={"purpose": "support"}, headers=bearer(agent))
+    review = client.get(f"{AUDIT}/review", params={"days": 30}).json()
+    suggested = {(s["role"], s["purpose"], s["field"]) for s in review["suggestions"]}
+    assert ("support_agent", "billing", "iban") in suggested  # allowed for billing, never revealed
+    assert ("support_agent", "support", "email") not in suggested  # revealed in the read above
+    assert review["usage"]["support_agent"]["staff"] == 1
