@@ -184,3 +184,29 @@ def test_a_log_truncated_with_its_checkpoints_is_caught_by_an_exported_checkpoin
     assert not _verify(container).ok  # entries no checkpoint covers any more
     report = _verify(container, (exported,))
     assert report.first_bad == 2, report.problems
+
+
+def test_who_looked_at_my_data_in_german_and_the_log_as_csv(client: TestClient, container: Container) -> None:
+    customer_id = _customer(client)
+    other = _customer(client, "K-2")
+    agent = signed_in_with_mfa(client, container, "agent@example.com", "support_agent")
+    client.get(f"{BASE}/customers/{customer_id}", params={"purpose": "billing"}, headers=bearer(agent))
+    client.get(f"{BASE}/customers/{other}", params={"purpose": "support"}, headers=bearer(agent))
+    report = client.get(f"{AUDIT}/customers/{customer_id}/report", headers={"Accept-Language": "de-DE,de;q=0.9"})
+    assert report.status_code == 200, report.text
+    body = report.json()
+    assert body["language"] == "de"
+    assert [(e["who"], e["what"]) for e in body["entries"]] == [
+        ("support agent", "hat Ihre Daten angesehen"),
+        ("owner", "hat Ihren Datensatz angelegt"),
+    ]
+    assert body["entries"][0]["why"] == "Billing and payments"
+    assert "Bank- und Kartendaten" in body["entries"][0]["data"]
+    assert "staff:" not in report.text
+    english = client.get(f"{AUDIT}/customers/{customer_id}/report", params={"lang": "en"}).json()
+    assert english["entries"][0]["what"] == "prepared a report like this one for you"  # the first report, logged
+    exported = client.get(f"{AUDIT}/entries.csv", params={"customer_id": other})
+    assert exported.headers["content-type"].startswith("text/csv")
+    lines = exported.text.strip().splitlines()
+    assert lines[0].startswith("seq,at,actor,role,action,outcome,customer")
+    assert [line.split(",")[4] for line in lines[1:]] == ["api:customer:read", "api:customer:create"]

@@ -4,19 +4,24 @@ checkpoint; inclusion and consistency proofs (RFC 9162) a client can check on it
 from __future__ import annotations
 
 import base64
+import csv
+import io
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
-from obhut.access.dependencies import CurrentPrincipal
+from obhut.access.dependencies import CurrentPrincipal, policies
 from obhut.access.rules import Permission
-from obhut.audit import service
+from obhut.audit import repository, rules, service
+from obhut.audit.dependencies import AuditTrail
 from obhut.audit.models import AuditEntry
+from obhut.audit.schemas import EntryFilter
+from obhut.audit.service import Event
 from obhut.container import Container
+from obhut.kit.clock import now
 from obhut.kit.web import DbSession
 
 router = APIRouter(prefix="/workspaces/{workspace_id}/audit", tags=["audit"])
@@ -87,35 +92,42 @@ def _sequenced(request: Request, workspace_id: str) -> None:
     service.sequence_all(container.sessions, container.vault, workspace_id, container.checkpoint_sinks)
 
 
+Wanted = Annotated[EntryFilter, Query()]
+
+
+def _subject(request: Request, session: DbSession, workspace_id: str, wanted: EntryFilter) -> str | None:
+    if wanted.customer_id is None:
+        return wanted.customer
+    return service.pseudonym(_container(request).vault.open(session, workspace_id), wanted.customer_id)
+
+
 @router.get("/entries")
 def list_entries(
-    workspace_id: str,
-    session: DbSession,
-    principal: CurrentPrincipal,
-    actor: Annotated[str | None, Query(max_length=80, description="staff:<id>, token:<id> or admin:<id>")] = None,
-    customer: Annotated[str | None, Query(max_length=64, description="A customer's pseudonym")] = None,
-    category: Annotated[str | None, Query(max_length=40)] = None,
-    purpose: Annotated[str | None, Query(max_length=40)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    workspace_id: str, wanted: Wanted, request: Request, session: DbSession, principal: CurrentPrincipal
 ) -> list[EntryOut]:
+    """Entries by staff member, customer, data category, purpose, action and time, newest first."""
     principal.require(Permission.OVERSIGHT)
-    query = select(AuditEntry).where(AuditEntry.workspace_id == workspace_id)
-    if actor is not None:
-        query = query.where(AuditEntry.actor == actor)
-    if customer is not None:
-        query = query.where(AuditEntry.subject == customer)
-    if category is not None:
-        query = query.where(AuditEntry.categories.contains(category))
-    if purpose is not None:
-        query = query.where(AuditEntry.purpose == purpose)
-    if since is not None:
-        query = query.where(AuditEntry.at >= since)
-    if until is not None:
-        query = query.where(AuditEntry.at < until)
-    rows = session.scalars(query.order_by(AuditEntry.at.desc(), AuditEntry.entry_id).limit(limit))
-    return [EntryOut.of(row) for row in rows]
+    query = repository.entries(workspace_id, wanted, _subject(request, session, workspace_id, wanted))
+    return [EntryOut.of(row) for row in session.scalars(query)]
+
+
+@router.get("/entries.csv", response_class=PlainTextResponse)
+def export_entries(
+    workspace_id: str, wanted: Wanted, request: Request, session: DbSession, principal: CurrentPrincipal
+) -> PlainTextResponse:
+    """The same entries as CSV (a spreadsheet, an auditor's tools)."""
+    principal.require(Permission.OVERSIGHT)
+    query = repository.entries(workspace_id, wanted, _subject(request, session, workspace_id, wanted))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(EntryOut.model_fields))
+    writer.writeheader()
+    for row in session.scalars(query):
+        record = EntryOut.of(row).model_dump(mode="json")
+        record["categories"] = " ".join(record["categories"])
+        record["returned"] = " ".join(f"{k}={v}" for k, v in record["returned"].items())
+        writer.writerow(record)
+    headers = {"Content-Disposition": f'attachment; filename="access-log-{workspace_id}.csv"'}
+    return PlainTextResponse(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
 
 
 @router.get("/checkpoint", response_class=PlainTextResponse)
@@ -158,3 +170,51 @@ def consistency_proof(
     return ProofOut(
         first=older.size, size=newer.size, root=_b64(newer.root), proof=[_b64(h) for h in proof], checkpoint=newer.note
     )
+
+
+class ReportEntry(BaseModel):
+    at: datetime
+    who: str = Field(description="The role of whoever acted (staff are not named)")
+    what: str
+    data: list[str] = Field(description="Which kinds of data were involved")
+    why: str | None = Field(description="The stated purpose")
+    shown: str
+
+
+class AccessReport(BaseModel):
+    customer_id: str
+    language: str
+    generated_at: datetime
+    entries: list[ReportEntry]
+
+
+@router.get("/customers/{customer_id}/report")
+def access_report(
+    workspace_id: str,
+    customer_id: str,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    trail: AuditTrail,
+    lang: Annotated[str | None, Query(pattern="^(en|de)$", description="Default: from Accept-Language")] = None,
+) -> AccessReport:
+    """Who looked at this customer's data: every entry about them, in words fit to hand to the customer
+    (part of a data-subject access request). Needs `oversight:read`; the report itself is recorded."""
+    principal.require(Permission.OVERSIGHT)
+    language = lang or rules.language_of(request.headers.get("accept-language", ""))
+    keyring = _container(request).vault.open(session, workspace_id)
+    query = repository.entries(workspace_id, EntryFilter(limit=10_000), service.pseudonym(keyring, customer_id))
+    titles = policies(request).purposes(session, workspace_id)
+    found = [
+        ReportEntry(
+            at=row.at,
+            who=row.role.replace("_", " "),
+            what=rules.words(language, rules.verb_of(row.action)),
+            data=[rules.words(language, c) for c in row.categories.split()],
+            why=titles.get(row.purpose, row.purpose) if row.purpose else None,
+            shown=rules.words(language, row.outcome),
+        )
+        for row in session.scalars(query)
+    ]
+    trail.record(Event(rules.action("api", "audit", "subject-report"), customer_id=customer_id), keyring)
+    return AccessReport(customer_id=customer_id, language=language, generated_at=now(), entries=found)

@@ -86,3 +86,69 @@ def action(source: str, subject: str, verb: str) -> str:
 
 LOGIN = action("api", "session", "login")
 MFA = action("api", "session", "mfa")
+
+
+# "Who looked at my data": the entries about one customer in words they can read (DSAR, GDPR Art. 15).
+LANGUAGES = ("en", "de")
+_WORDS: dict[str, dict[str, str]] = {
+    "en": {
+        "read": "viewed your data",
+        "search": "found you in a search",
+        "create": "created your record",
+        "update": "changed your data",
+        "delete": "erased your data",
+        "shred": "erased your data",
+        "export": "exported your data",
+        "break-glass": "viewed your data in an emergency (beyond the usual rules, with a written reason)",
+        "subject-report": "prepared a report like this one for you",
+        "revealed": "shown in full",
+        "masked": "shown partly hidden",
+        "denied": "not shown",
+        "ok": "done",
+        "failed": "refused",
+        "identity": "name and date of birth",
+        "contact": "contact details",
+        "financial": "bank and card details",
+        "notes": "notes",
+        "other": "an action on your record",
+    },
+    "de": {
+        "read": "hat Ihre Daten angesehen",
+        "search": "hat Sie über eine Suche gefunden",
+        "create": "hat Ihren Datensatz angelegt",
+        "update": "hat Ihre Daten geändert",
+        "delete": "hat Ihre Daten gelöscht",
+        "shred": "hat Ihre Daten gelöscht",
+        "export": "hat Ihre Daten exportiert",
+        "break-glass": "hat Ihre Daten im Notfall angesehen (über die üblichen Regeln hinaus, begründet)",
+        "subject-report": "hat eine Auskunft wie diese für Sie erstellt",
+        "revealed": "vollständig angezeigt",
+        "masked": "teilweise verdeckt angezeigt",
+        "denied": "nicht angezeigt",
+        "ok": "ausgeführt",
+        "failed": "abgelehnt",
+        "identity": "Name und Geburtsdatum",
+        "contact": "Kontaktdaten",
+        "financial": "Bank- und Kartendaten",
+        "notes": "Notizen",
+        "other": "eine Aktion an Ihrem Datensatz",
+    },
+}
+
+
+def words(language: str, key: str) -> str:
+    table = _WORDS.get(language, _WORDS["en"])
+    return table.get(key, table["other"])
+
+
+def verb_of(action_name: str) -> str:
+    return action_name.rsplit(":", 1)[-1]
+
+
+def language_of(accept_language: str) -> str:
+    """The first of our languages the header names (`de-DE,de;q=0.9,en;q=0.8` -> de); English otherwise."""
+    for part in accept_language.split(","):
+        tag = part.split(";")[0].strip().lower()[:2]
+        if tag in LANGUAGES:
+            return tag
+    return "en"
