@@ -135,6 +135,8 @@ class TestMasking:
         assert seen["iban"] is None
         refused = client.post(f"{CUSTOMERS}/lookup", json={"iban": IBAN}, headers=bearer(token))
         assert refused.status_code == 403
+        denied = client.get(f"{BASE}/audit/entries", params={"action": "api:customer:search"}).json()
+        assert [(e["outcome"], e["role"], e["search_kind"]) for e in denied] == [("denied", "analyst", "iban lookup")]
         found = client.post(f"{CUSTOMERS}/lookup", json={"email": "jane.musterfrau@example.com"}, headers=bearer(token))
         assert [c["email"] for c in found.json()["customers"]] == [seen["email"]]
 

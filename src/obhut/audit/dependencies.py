@@ -89,16 +89,17 @@ def trail_for(request: Request, session: Session, workspace_id: str, actor: str,
     return Trail(session, vault, workspace_id, context_of(request, actor, role))
 
 
-def record_apart(request: Request, workspace_id: str, event: Event) -> None:
-    """An event of a request that fails (a refused sign-in), in a transaction of its own: the request's own
-    is rolled back. The caller is anonymous; a term (the account name tried) is kept as a keyed hash only."""
+def record_apart(request: Request, workspace_id: str, event: Event, context: Context | None = None) -> None:
+    """An event of a request that fails (a refused sign-in, a denied search), in a transaction of its own:
+    the request's own is rolled back. Without a context the caller is anonymous. A term (the account name
+    tried, the value searched for) is kept as a keyed hash only."""
     container = request.app.state.container
     with unit_of_work(container.sessions) as session:
         try:
             keyring: Keyring | None = container.vault.open(session, workspace_id)
         except ObhutError:  # an unknown workspace, or revoked keys: the attempt is still recorded
-            keyring, event = None, replace(event, search_term=None)
-        service.record(session, keyring, workspace_id, context_of(request, "anonymous", ""), event)
+            keyring, event = None, replace(event, search_term=None, customer_id=None)
+        service.record(session, keyring, workspace_id, context or context_of(request, "anonymous", ""), event)
 
 
 def _trail(request: Request, session: DbSession, principal: CurrentPrincipal) -> Trail:

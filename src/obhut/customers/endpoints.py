@@ -3,16 +3,19 @@ this caller and purpose): the architecture tests fail for an endpoint that retur
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from obhut.access.dependencies import CurrentPrincipal, Plan, policies
 from obhut.access.rules import Permission
 from obhut.audit import rules as audit
-from obhut.audit.dependencies import AuditTrail
+from obhut.audit.dependencies import AuditTrail, record_apart
 from obhut.audit.service import Event
 from obhut.customers.schemas import CustomerFields, CustomerOut, Erased, Lookup, LookupResult
 from obhut.customers.service import CustomerService
+from obhut.kit.errors import ForbiddenError
 from obhut.kit.web import DbSession
 from obhut.vault.keyring import Keyring
 from obhut.vault.service import Vault
@@ -124,9 +127,17 @@ def lookup_customers(
     """Exact search by one key, sent in the body so that it stays out of URLs and server logs."""
     field, value = body.key()
     keyring = _keyring(request, session, workspace_id)
-    views = _service(request).lookup(session, workspace_id, field, value, plan, keyring)
+    search = (audit.search_kind(field), str(value))
+    try:
+        views = _service(request).lookup(session, workspace_id, field, value, plan, keyring)
+    except ForbiddenError:  # searching by a field the role may not see: the attempt is what matters
+        denied = Event(audit.action("api", "customer", "search"), "denied", purpose=plan.purpose, ticket=plan.ticket)
+        record_apart(
+            request, workspace_id, replace(denied, search_kind=search[0], search_term=search[1]), trail.context
+        )
+        raise
     found = [(v.id, v.disclosure) for v in views]
-    trail.viewed("search", plan, found, search=(audit.search_kind(field), str(value)), keyring=keyring)
+    trail.viewed("search", plan, found, search=search, keyring=keyring)
     return LookupResult(customers=[CustomerOut.of(v) for v in views])
 
 
