@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 
 from obhut.audit import merkle, rules
 from obhut.audit import service as audit
@@ -68,3 +68,17 @@ def test_a_truncation_with_its_checkpoints_is_caught_by_the_published_ones(
     assert result.exit_code == 1
     assert "first bad position 2" in result.output
     assert "truncated" in result.output
+
+
+def test_operator_commands_are_in_the_log(obhut: Obhut, container: Container, tmp_path: Path) -> None:
+    assert obhut("admin", "token", "create").exit_code == 0
+    with unit_of_work(container.sessions) as session:
+        container.customers.create(session, DEFAULT, {"given_name": "Erika", "email": "erika@example.com"})
+    assert obhut("customers", "export", "--out", str(tmp_path / "out.jsonl")).exit_code == 0
+    assert obhut("keys", "rotate").exit_code == 0
+    with container.sessions() as session:
+        rows = session.execute(
+            select(AuditEntry.action, AuditEntry.count, AuditEntry.actor, AuditEntry.role).order_by(AuditEntry.at)
+        ).all()
+    assert [(r.action, r.count) for r in rows] == [("cli:customer:export", 1), ("cli:key:rotate", 0)]
+    assert all(r.actor.startswith("cli:") and r.role == "operator" for r in rows)

@@ -1,17 +1,23 @@
 from __future__ import annotations
 
+import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TimeRemainingColumn
+from sqlalchemy.orm import Session
 
-from obhut import migrations
+from obhut import __version__, migrations
+from obhut.audit import service as audit
+from obhut.audit.service import Context, Event
 from obhut.container import Container, build
 from obhut.kit.db import unit_of_work
 from obhut.kit.errors import ObhutError
+from obhut.kit.ids import new_id
 from obhut.kit.settings import Settings
+from obhut.vault.keyring import Keyring
 from obhut.workspaces import service as workspaces
 from obhut.workspaces.models import Workspace
 
@@ -54,3 +60,17 @@ def progress_bar() -> Progress:
         console=console,
         transient=False,
     )
+
+
+def operator() -> Context:
+    """The CLI's caller as the access log names them: the operating-system account on this machine."""
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):
+        user = "unknown"
+    return Context(f"cli:{user}"[:80], "operator", "local", f"obhut-cli/{__version__}", new_id())
+
+
+def record(session: Session, workspace_id: str, event: Event, keyring: Keyring | None = None) -> None:
+    """A CLI action in the access log, in the caller's transaction."""
+    audit.record(session, keyring, workspace_id, operator(), event)

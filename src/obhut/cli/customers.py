@@ -6,8 +6,11 @@ from pathlib import Path
 
 import typer
 
-from obhut.cli.context import console, container, progress_bar
+from obhut.audit.rules import action
+from obhut.audit.service import Event
+from obhut.cli.context import console, container, progress_bar, record
 from obhut.customers import tasks
+from obhut.customers.rules import FIELDS
 from obhut.kit.db import unit_of_work
 
 app = typer.Typer(help="Customers: import, export, shred.", no_args_is_help=True)
@@ -34,6 +37,8 @@ def import_customers(
                 batch_size=batch_size,
                 progress=lambda done: bar.update(task, completed=done),
             )
+        with unit_of_work(built.sessions) as session:
+            record(session, ws, Event(action("cli", "customer", "import"), count=report.imported))
     console.print(f"imported {report.imported}, already present {report.duplicates}, rejected {report.rejected}")
     if report.rejected:
         console.print(f"rejected rows (line, field, reason) are in {report.reject_file}")
@@ -60,6 +65,9 @@ def export_customers(
                     count = tasks.export_jsonl(
                         built.customers, built.sessions, ws, handle, progress=lambda n: bar.update(task, completed=n)
                     )
+        with unit_of_work(built.sessions) as session:  # the export is many reads; its entry follows the last
+            everything = sorted({spec.category.value for spec in FIELDS.values()})
+            record(session, ws, Event(action("cli", "customer", "export"), categories=everything, count=count))
     console.print(f"exported {count} customers")
 
 
@@ -67,5 +75,8 @@ def export_customers(
 def shred(customer_id: str, workspace: str = WORKSPACE) -> None:
     """Destroy the customer's data key: their fields become unrecoverable, also in older copies."""
     with container() as built, unit_of_work(built.sessions) as session:
-        erased_at = built.customers.shred(session, workspace or built.settings.default_workspace, customer_id)
+        ws = workspace or built.settings.default_workspace
+        keyring = built.vault.open(session, ws)
+        record(session, ws, Event(action("cli", "customer", "shred"), customer_id=customer_id), keyring)
+        erased_at = built.customers.shred(session, ws, customer_id)
     console.print(f"customer {customer_id} shredded at {erased_at:%Y-%m-%d %H:%M:%S} UTC")

@@ -5,7 +5,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from obhut.cli.context import console, container, progress_bar
+from obhut.audit.rules import action
+from obhut.audit.service import Event
+from obhut.cli.context import console, container, progress_bar, record
 from obhut.kit.db import unit_of_work
 from obhut.vault import tasks
 
@@ -53,6 +55,8 @@ def rotate(
                 imported_key=import_key.read_bytes() if import_key else None,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
+        with unit_of_work(built.sessions) as session:  # rotation commits per batch; its entry follows the last
+            record(session, ws, Event(action("cli", "key", "rotate"), target=f"key:v{report.to_version}"))
     verb = "resumed and finished" if report.resumed else "done"
     console.print(
         f"rotation {verb}: v{report.from_versions} -> v{report.to_version}, {report.rewrapped} data keys re-wrapped"
@@ -71,6 +75,7 @@ def revoke(
             typer.confirm(f"Revoke every key of workspace '{ws}'? Reads will fail until restored", abort=True)
         with unit_of_work(built.sessions) as session:
             versions = built.vault.revoke(session, ws)
+            record(session, ws, Event(action("cli", "key", "revoke"), target=f"key:{versions[-1].key_ref}"))
     console.print(f"revoked {', '.join(v.key_ref for v in versions)}")
 
 
@@ -78,7 +83,9 @@ def revoke(
 def restore(workspace: str = WORKSPACE) -> None:
     """Re-enable revoked keys."""
     with container() as built, unit_of_work(built.sessions) as session:
-        versions = built.vault.restore(session, workspace or built.settings.default_workspace)
+        ws = workspace or built.settings.default_workspace
+        versions = built.vault.restore(session, ws)
+        record(session, ws, Event(action("cli", "key", "restore"), target=f"key:{versions[-1].key_ref}"))
     console.print(f"restored {', '.join(v.key_ref for v in versions)}")
 
 

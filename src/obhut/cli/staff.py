@@ -6,7 +6,9 @@ import typer
 from rich.table import Table
 
 from obhut.access import service
-from obhut.cli.context import console, container
+from obhut.audit.rules import action
+from obhut.audit.service import Event
+from obhut.cli.context import console, container, record
 from obhut.kit.db import unit_of_work
 
 app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
@@ -29,6 +31,7 @@ def create(
         staff = service.create_staff(
             session, workspace_id, username=username, display_name=name, role=role, roles=roles, password=password
         )
+        record(session, workspace_id, Event(action("cli", "staff", "create"), target=f"staff:{staff.staff_id}"))
         console.print(f"staff member {staff.staff_id} ({staff.role}) created in '{workspace_id}'")
 
 

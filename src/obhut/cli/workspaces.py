@@ -5,7 +5,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from obhut.cli.context import console, container
+from obhut.audit.rules import action
+from obhut.audit.service import Event
+from obhut.cli.context import console, container, record
 from obhut.kit.db import unit_of_work
 from obhut.workspaces import service
 
@@ -30,6 +32,7 @@ def create(
             default_region=region,
             imported_key=import_key.read_bytes() if import_key else None,
         )
+        record(session, workspace_id, Event(action("cli", "workspace", "create"), target=f"workspace:{workspace_id}"))
     console.print(f"workspace '{workspace_id}' created")
 
 
