@@ -12,9 +12,16 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from obhut.audit import rules
+from obhut.audit import service as audit
 from obhut.audit.adapters.webhook import AlertWebhook
+from obhut.audit.models import AuditAlert
+from obhut.audit.service import Context, Event
+from obhut.audit.tasks import Background
 from obhut.container import Container
+from obhut.kit.db import unit_of_work
 from tests.access.staff import bearer, signed_in_with_mfa
 from tests.conftest import WORKSPACE, jane
 
@@ -113,3 +120,18 @@ def test_the_review_suggests_masking_what_a_role_never_revealed(client: TestClie
     assert ("support_agent", "billing", "iban") in suggested  # allowed for billing, never revealed
     assert ("support_agent", "support", "email") not in suggested  # revealed in the read above
     assert review["usage"]["support_agent"]["staff"] == 1
+
+
+def test_the_background_work_signs_checkpoints_and_scans_today(container: Container) -> None:
+    context = Context("staff:0190b3c2-0000-7000-8000-0000000000bb", "support_agent", "192.0.2.9", "crm", "r")
+    search = Event(rules.action("api", "customer", "search"), "ok", search_kind="card lookup", purpose="support")
+    with unit_of_work(container.sessions) as session:
+        audit.record_many(session, None, WORKSPACE, context, [search] * 9)
+    background = Background(container.sessions, container.vault, [], None, every=1.0, scan_every=1.0)
+    background.sequence()
+    background.scan()
+    with container.sessions() as session:
+        assert audit.checkpoint_at(session, WORKSPACE, None).size == 9
+        found = session.scalars(select(AuditAlert)).all()
+    assert [(a.actor, a.status) for a in found] == [(context.actor, "open")]
+    assert json.loads(found[0].factors)[0]["name"] == "rules:financial_searches"

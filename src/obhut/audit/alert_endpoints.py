@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timedelta
-from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -19,7 +18,6 @@ from obhut.audit.models import AuditAlert
 from obhut.audit.service import Event
 from obhut.container import Container
 from obhut.kit.clock import now
-from obhut.kit.db import after_commit
 from obhut.kit.web import DbSession
 from obhut.vault.keyring import Keyring
 
@@ -91,9 +89,7 @@ def scan(
     today = now().date()
     created = alerts.scan(session, workspace_id, body.days or [today - timedelta(days=1), today])
     container = _container(request)
-    if container.alert_webhook is not None:
-        for row in created:
-            after_commit(session, partial(container.alert_webhook.publish, workspace_id, alerts.payload(row)))
+    alerts.publish(session, created, container.alert_webhook)
     keyring = container.vault.open(session, workspace_id)
     return [AlertOut.of(row, keyring) for row in created]
 

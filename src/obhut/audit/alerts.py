@@ -7,14 +7,17 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from obhut.audit import detectors
+from obhut.audit.adapters.webhook import AlertWebhook
 from obhut.audit.models import AuditAlert, AuditEntry
 from obhut.kit.clock import now
+from obhut.kit.db import after_commit
 from obhut.kit.errors import ConflictError, FieldErrors, NotFoundError
 from obhut.kit.ids import new_id
 from obhut.vault.keyring import Keyring
@@ -80,6 +83,18 @@ def scan(session: Session, workspace_id: str, days: Sequence[date]) -> list[Audi
         row.updated_at = moment
     session.flush()
     return created
+
+
+def publish(session: Session, created: Sequence[AuditAlert], webhook: AlertWebhook | None) -> None:
+    """New alerts go to the webhook once the transaction that stored them has committed."""
+    if webhook is not None:
+        for row in created:
+            after_commit(session, partial(webhook.publish, row.workspace_id, payload(row)))
+
+
+def active_workspaces(session: Session, since: datetime) -> list[str]:
+    query = select(AuditEntry.workspace_id).where(AuditEntry.at >= since).distinct()
+    return list(session.scalars(query))
 
 
 def listed(session: Session, workspace_id: str, status: str | None, limit: int) -> list[AuditAlert]:

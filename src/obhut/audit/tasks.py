@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from obhut.audit import merkle, rules, service
+from obhut.audit import alerts, merkle, rules, service
+from obhut.audit.adapters.webhook import AlertWebhook
 from obhut.audit.models import AuditCheckpoint, AuditEntry
 from obhut.audit.ports import CheckpointSink
 from obhut.audit.service import columns
+from obhut.kit.clock import now
+from obhut.kit.db import unit_of_work
 from obhut.vault.cipher import signature_valid
 from obhut.vault.keyring import Keyring
 from obhut.vault.service import Vault
@@ -150,25 +155,48 @@ def unsequenced(session: Session, workspace_id: str) -> int:
     return int(session.scalar(query) or 0)
 
 
-class Sequencer(threading.Thread):
-    """Signs a checkpoint over new entries every few seconds while the service runs."""
+class Background(threading.Thread):
+    """While the service runs: signs a checkpoint over new entries every `every` seconds, and scans today's
+    activity for suspicious access every `scan_every` seconds (0: never), posting new alerts."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], vault: Vault, sinks: Sequence[CheckpointSink], every: float
+        self,
+        sessions: sessionmaker[Session],
+        vault: Vault,
+        sinks: Sequence[CheckpointSink],
+        webhook: AlertWebhook | None,
+        every: float,
+        scan_every: float,
     ) -> None:
-        super().__init__(name="obhut-audit-sequencer", daemon=True)
-        self._sessions, self._vault, self._sinks, self._every = sessions, vault, sinks, every
+        super().__init__(name="obhut-audit", daemon=True)
+        self._sessions, self._vault, self._sinks, self._webhook = sessions, vault, sinks, webhook
+        self._every, self._scan_every = every, scan_every
         self._stop = threading.Event()
 
     def run(self) -> None:
+        scanned = time.monotonic()
         while not self._stop.wait(self._every):
             try:
-                with self._sessions() as session:
-                    workspaces = service.waiting_workspaces(session)
-                for workspace_id in workspaces:
-                    service.sequence_all(self._sessions, self._vault, workspace_id, self._sinks)
-            except Exception as error:  # noqa: BLE001 - keep sequencing; the entries wait, nothing is lost
-                log.error("sequencing the access log failed: %s", type(error).__name__)  # noqa: TRY400 - no traceback: it could hold data
+                self.sequence()
+                if self._scan_every and time.monotonic() - scanned >= self._scan_every:
+                    scanned = time.monotonic()
+                    self.scan()
+            except Exception as error:  # noqa: BLE001 - keep going; the entries wait, nothing is lost
+                log.error("the access log's background work failed: %s", type(error).__name__)  # noqa: TRY400 - no traceback: it could hold data
+
+    def sequence(self) -> None:
+        with self._sessions() as session:
+            workspaces = service.waiting_workspaces(session)
+        for workspace_id in workspaces:
+            service.sequence_all(self._sessions, self._vault, workspace_id, self._sinks)
+
+    def scan(self) -> None:
+        today = now().date()
+        with self._sessions() as session:
+            workspaces = alerts.active_workspaces(session, datetime.combine(today, datetime.min.time(), UTC))
+        for workspace_id in workspaces:
+            with unit_of_work(self._sessions) as session:
+                alerts.publish(session, alerts.scan(session, workspace_id, [today]), self._webhook)
 
     def stop(self) -> None:
         self._stop.set()

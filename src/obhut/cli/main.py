@@ -5,7 +5,7 @@ import uvicorn
 
 from obhut import migrations
 from obhut.access import service as access
-from obhut.audit.tasks import Sequencer
+from obhut.audit.tasks import Background
 from obhut.cli import audit, customers, keys, staff, workspaces
 from obhut.cli.context import console, container
 from obhut.kit.db import unit_of_work
@@ -46,7 +46,14 @@ def serve(
         console.print(f"Obhut on http://{host or settings.host}:{port or settings.port}{'/api/v1/docs'}")
         sequencer = None
         if settings.audit_sequence_seconds > 0:
-            sequencer = Sequencer(built.sessions, built.vault, built.checkpoint_sinks, settings.audit_sequence_seconds)
+            sequencer = Background(
+                built.sessions,
+                built.vault,
+                built.checkpoint_sinks,
+                built.alert_webhook,
+                settings.audit_sequence_seconds,
+                settings.audit_scan_seconds,
+            )
             sequencer.start()
         try:
             uvicorn.run(create_app(container=built), host=host or settings.host, port=port or settings.port)
