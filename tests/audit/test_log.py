@@ -210,3 +210,18 @@ def test_who_looked_at_my_data_in_german_and_the_log_as_csv(client: TestClient, 
     lines = exported.text.strip().splitlines()
     assert lines[0].startswith("seq,at,actor,role,action,outcome,customer")
     assert [line.split(",")[4] for line in lines[1:]] == ["api:customer:read", "api:customer:create"]
+
+
+def test_sign_ins_are_recorded_failed_ones_without_the_name_tried(client: TestClient, container: Container) -> None:
+    signed_in_with_mfa(client, container, "agent@example.com", "support_agent")
+    wrong = {"username": "agent@example.com", "password": "not the password"}
+    assert client.post(f"{BASE}/auth/login", json=wrong).status_code == 401
+    entries = client.get(f"{AUDIT}/entries", params={"action": "api:session:login"}).json()
+    assert [(e["outcome"], e["actor"].split(":")[0]) for e in entries] == [("failed", "anonymous"), ("ok", "staff")]
+    assert entries[0]["search_kind"] == "account name"
+    with container.sessions() as session:
+        stored = session.scalars(select(AuditEntry).where(AuditEntry.outcome == "failed")).one()
+    assert stored.search_hash is not None
+    assert "agent@example.com" not in repr(audit.columns(stored)) + stored.body.decode()
+    kinds = {e["action"] for e in client.get(f"{AUDIT}/entries").json()}
+    assert {"api:totp:enrol", "api:session:login"} <= kinds

@@ -82,3 +82,18 @@ def test_operator_commands_are_in_the_log(obhut: Obhut, container: Container, tm
         ).all()
     assert [(r.action, r.count) for r in rows] == [("cli:customer:export", 1), ("cli:key:rotate", 0)]
     assert all(r.actor.startswith("cli:") and r.role == "operator" for r in rows)
+
+
+def test_prove_prints_checked_inclusion_and_consistency_proofs(obhut: Obhut, container: Container) -> None:
+    _entries(obhut, container, 2)
+    assert obhut("audit", "sequence").exit_code == 0
+    _entries(obhut, container, 5)
+    inclusion = obhut("audit", "prove", "--index", "1")
+    assert inclusion.exit_code == 0, inclusion.output
+    hashes, note = inclusion.stdout.split("\n\n", 1)
+    assert len(hashes.split()) == 3  # a path of three hashes in a tree of seven
+    assert merkle.parse_checkpoint_body(merkle.parse_signed_note(note)[0])[1] == 7
+    consistency = obhut("audit", "prove", "--first", "2")
+    assert consistency.exit_code == 0, consistency.output
+    assert len(consistency.stdout.split("\n\n", 1)[0].split()) >= 1
+    assert obhut("audit", "prove").exit_code == 2

@@ -123,6 +123,8 @@ def confirm_totp(body: CodeIn, request: Request, session: DbSession, principal: 
     keyring = _container(request).vault.open(session, principal.workspace_id)
     codes = mfa.confirm_totp(session, keyring, staff, body.code)
     service.add_factor(session, principal, "otp")
+    trail = trail_for(request, session, principal.workspace_id, principal.actor, principal.role)
+    trail.record(Event(action("api", "totp", "enrol"), target=f"staff:{staff.staff_id}", requested=["otp"]))
     return RecoveryCodesOut(recovery_codes=codes)
 
 
@@ -146,8 +148,11 @@ def verify_totp(body: CodeIn, request: Request, session: DbSession, principal: A
 
 
 @router.post("/recovery-codes")
-def renew_recovery_codes(session: DbSession, principal: Authenticated) -> RecoveryCodesOut:
+def renew_recovery_codes(request: Request, session: DbSession, principal: Authenticated) -> RecoveryCodesOut:
     """Replaces all recovery codes; needs a session that already has a second factor."""
     if not principal.has_mfa:
         raise AuthenticationError("verify a second factor first")
-    return RecoveryCodesOut(recovery_codes=mfa.new_recovery_codes(session, _staff_of(session, principal)))
+    staff = _staff_of(session, principal)
+    trail = trail_for(request, session, principal.workspace_id, principal.actor, principal.role)
+    trail.record(Event(action("api", "recovery-codes", "renew"), target=f"staff:{staff.staff_id}"))
+    return RecoveryCodesOut(recovery_codes=mfa.new_recovery_codes(session, staff))

@@ -21,9 +21,12 @@ from obhut.access.dependencies import CurrentPrincipal, policies
 from obhut.access.rules import Permission
 from obhut.access.service import MFA_METHODS, Principal
 from obhut.access.sso_models import SsoProvider
+from obhut.audit.dependencies import record_apart, trail_for
+from obhut.audit.rules import LOGIN
+from obhut.audit.service import Event
 from obhut.container import Container
 from obhut.kit.clock import now
-from obhut.kit.errors import AuthenticationError, FieldErrors
+from obhut.kit.errors import AuthenticationError, FieldErrors, ObhutError
 from obhut.kit.web import DbSession
 
 router = APIRouter(prefix="/workspaces/{workspace_id}")
@@ -230,16 +233,22 @@ def finish_sso(
         raise AuthenticationError(f"the identity provider did not sign you in ({reason}); start again")
     container = _container(request)
     snapshot = policies(request).snapshot(session, workspace_id)
-    done = service.complete(
-        session,
-        container.vault,
-        workspace_id,
-        state=state,
-        code=code,
-        browser_key=request.cookies.get(_cookie(state)),
-        roles=snapshot.roles,
-        minutes=container.settings.session_minutes,
-    )
+    try:
+        done = service.complete(
+            session,
+            container.vault,
+            workspace_id,
+            state=state,
+            code=code,
+            browser_key=request.cookies.get(_cookie(state)),
+            roles=snapshot.roles,
+            minutes=container.settings.session_minutes,
+        )
+    except ObhutError:
+        record_apart(request, workspace_id, Event(LOGIN, "failed", requested=["sso"]))
+        raise
+    trail = trail_for(request, session, workspace_id, f"staff:{done.staff.staff_id}", done.staff.role)
+    trail.record(Event(LOGIN, target=f"session:{done.token.token_id}", requested=sorted(done.amr)))
     response.headers["Cache-Control"] = "no-store"
     response.delete_cookie(_cookie(state), path=_callback_path(request, workspace_id), httponly=True, samesite="lax")
     assert done.token.expires_at is not None

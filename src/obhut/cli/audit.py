@@ -3,12 +3,13 @@ the whole tree against every signed checkpoint (and any exported ones)."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import typer
 from sqlalchemy import func, select
 
-from obhut.audit import service, tasks
+from obhut.audit import merkle, service, tasks
 from obhut.audit.models import AuditEntry
 from obhut.cli.context import console, container, progress_bar
 
@@ -76,3 +77,35 @@ def _notes(text: str) -> list[str]:
     if current:
         notes.append("".join(current))
     return notes
+
+
+@app.command("prove")
+def prove(
+    index: int = typer.Option(None, min=0, help="An entry's position: prove it is in the tree"),
+    first: int = typer.Option(None, min=1, help="An older checkpoint's size: prove the tree only grew since"),
+    size: int = typer.Option(None, min=1, help="The checkpoint to prove against (default the newest)"),
+    workspace: str = WORKSPACE,
+) -> None:
+    """Print an RFC 9162 inclusion or consistency proof (base64 hashes) and the checkpoint it leads to,
+    checked here before it is printed."""
+    if (index is None) == (first is None):
+        console.print("[red]error:[/red] give either --index (inclusion) or --first (consistency)")
+        raise typer.Exit(2)
+    with container() as built:
+        workspace_id = workspace or built.settings.default_workspace
+        service.sequence_all(built.sessions, built.vault, workspace_id, built.checkpoint_sinks)
+        with built.sessions() as session:
+            if index is not None:
+                head, proof = service.inclusion(session, workspace_id, index, size)
+                leaf = service.node_getter(session, workspace_id)(0, index)
+                valid = merkle.verify_inclusion(index, head.size, leaf, proof, bytes(head.root))
+            else:
+                older, head, proof = service.consistency(session, workspace_id, first, size)
+                valid = merkle.verify_consistency(older.size, head.size, bytes(older.root), bytes(head.root), proof)
+    for digest in proof:
+        typer.echo(base64.b64encode(digest).decode())
+    typer.echo("")
+    typer.echo(head.note, nl=False)
+    if not valid:
+        console.print("[red]the proof does not verify: run 'obhut audit verify'[/red]")
+        raise typer.Exit(1)
