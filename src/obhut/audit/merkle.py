@@ -24,6 +24,7 @@ KEY_ID_SIZE = 4
 ED25519_TYPE = b"\x01"  # signed-note signature type byte for Ed25519
 MAX_SIGNATURES = 100  # the spec asks verifiers to cap signatures and to accept at least 16
 EMPTY_ROOT = hashlib.sha256(b"").digest()
+_sha256 = hashlib.sha256
 
 NodeGetter = Callable[[int, int], bytes]
 """get(level, index): the root of the perfect subtree of leaves [index * 2**level, (index + 1) * 2**level).
@@ -207,6 +208,17 @@ class CompactRange:
         self._hashes.append(digest)
         self._size += 1
         return completed
+
+    def add_data(self, data: bytes) -> bytes:
+        """Hashes leaf data and appends it, without reporting nodes (the verifier's hot path); the leaf hash."""
+        leaf = digest = _sha256(b"\x00" + data).digest()
+        index, edge = self._size, self._hashes
+        while index & 1:
+            digest = _sha256(b"\x01" + edge.pop() + digest).digest()
+            index >>= 1
+        edge.append(digest)
+        self._size += 1
+        return leaf
 
     def root(self) -> bytes:
         return _fold(self._hashes) if self._hashes else EMPTY_ROOT
