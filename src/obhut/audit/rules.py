@@ -38,6 +38,7 @@ CONTENT_COLUMNS = (
     "request_id",
     "sealed",
 )
+_AT, _SEALED = CONTENT_COLUMNS.index("at"), CONTENT_COLUMNS.index("sealed")
 OUTCOMES = ("revealed", "masked", "denied", "ok", "failed")
 
 
@@ -52,15 +53,12 @@ def leaf_data(seq: int, body: bytes) -> bytes:
 
 def body_bytes(values: Mapping[str, Any]) -> bytes:
     """The canonical form of an entry's content: a compact JSON array of CONTENT_COLUMNS in that order
-    (bytes as base64, times as ISO 8601 with microseconds)."""
-    document: list[Any] = []
-    for column in CONTENT_COLUMNS:
-        value = values[column]
-        if isinstance(value, bytes):
-            value = base64.b64encode(value).decode()
-        elif hasattr(value, "isoformat"):
-            value = value.isoformat(timespec="microseconds")
-        document.append(value)
+    (the sealed customer id as base64, the time as ISO 8601 with microseconds)."""
+    document = [values[column] for column in CONTENT_COLUMNS]
+    document[_AT] = document[_AT].isoformat(timespec="microseconds")
+    sealed = document[_SEALED]
+    if sealed is not None:
+        document[_SEALED] = base64.b64encode(sealed).decode()
     return _encode(document).encode()
 
 

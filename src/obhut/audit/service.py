@@ -29,11 +29,8 @@ from obhut.vault.service import Vault
 BATCH = 5000
 _ENTRIES: Table = AuditEntry.__table__  # type: ignore[assignment]
 _NODES: Table = AuditNode.__table__  # type: ignore[assignment]
-_PLACE = (
-    _ENTRIES.update()
-    .where(_ENTRIES.c.workspace_id == bindparam("w"), _ENTRIES.c.entry_id == bindparam("e"))
-    .values(seq=bindparam("s"), leaf_hash=bindparam("h"))
-)
+_PLACE_LITE = "UPDATE audit_entries SET seq = ?, leaf_hash = ? WHERE workspace_id = ? AND entry_id = ?"
+_NODES_LITE = 'INSERT INTO audit_nodes (workspace_id, level, "index", hash) VALUES (?, ?, ?, ?)'
 
 
 @dataclass(frozen=True)
@@ -219,7 +216,7 @@ def _store(
     connection: Connection, workspace_id: str, leaves: list[tuple[str, int, bytes]], nodes: list[tuple[int, int, bytes]]
 ) -> None:
     """Positions, leaf hashes and new nodes of a batch. PostgreSQL gets each as three arrays in one statement
-    (a statement per row would cost a round trip each); SQLite, in process, takes them row by row."""
+    (a statement per row would cost a round trip each)."""
     if connection.dialect.name == "postgresql":
         connection.execute(_PLACE_PG, {"w": workspace_id, "e": [x[0] for x in leaves], "s": [x[1] for x in leaves],
                                        "h": [x[2] for x in leaves]})  # fmt: skip
@@ -227,11 +224,10 @@ def _store(
             connection.execute(_NODES_PG, {"w": workspace_id, "l": [n[0] for n in nodes], "i": [n[1] for n in nodes],
                                            "h": [n[2] for n in nodes]})  # fmt: skip
         return
-    connection.execute(_PLACE, [{"w": workspace_id, "e": e, "s": seq, "h": leaf} for e, seq, leaf in leaves])
+    # SQLite runs in process: row by row costs no round trip, and driver SQL skips SQLAlchemy's per-row work.
+    connection.exec_driver_sql(_PLACE_LITE, [(seq, leaf, workspace_id, e) for e, seq, leaf in leaves])
     if nodes:
-        connection.execute(
-            _NODES.insert(), [{"workspace_id": workspace_id, "level": lv, "index": i, "hash": h} for lv, i, h in nodes]
-        )
+        connection.exec_driver_sql(_NODES_LITE, [(workspace_id, *node) for node in nodes])
 
 
 def sequence_all(
