@@ -13,6 +13,7 @@ from obhut.access.passkey_endpoints import router as passkey_router
 from obhut.access.sso_endpoints import router as sso_router
 from obhut.audit.alert_endpoints import router as alerts_router
 from obhut.audit.endpoints import router as audit_router
+from obhut.consent.endpoints import router as consent_router
 from obhut.container import Container, build
 from obhut.customers.endpoints import router as customers_router
 from obhut.kit.settings import Settings
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     api.include_router(passkey_router)
     api.include_router(audit_router)
     api.include_router(alerts_router)
+    api.include_router(consent_router)
 
     @api.get("/health", tags=["meta"])
     def health() -> dict[str, str]:

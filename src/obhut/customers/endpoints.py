@@ -13,6 +13,7 @@ from obhut.access.rules import Permission
 from obhut.audit import rules as audit
 from obhut.audit.dependencies import AuditTrail, record_apart
 from obhut.audit.service import Event
+from obhut.consent import service as consent
 from obhut.customers.schemas import CustomerFields, CustomerOut, Erased, Lookup, LookupResult
 from obhut.customers.service import CustomerService
 from obhut.kit.errors import ForbiddenError
@@ -64,6 +65,7 @@ def read_customer(
     workspace_id: str, customer_id: str, request: Request, session: DbSession, plan: Plan, trail: AuditTrail
 ) -> CustomerOut:
     """Without `purpose`, values are masked; with one, each field is revealed, masked or withheld by policy."""
+    consent.enforce(session, workspace_id, customer_id, plan.purpose)
     keyring = _keyring(request, session, workspace_id)
     view = _service(request).view(session, workspace_id, customer_id, plan, keyring)
     trail.viewed("read", plan, [(view.id, view.disclosure)], keyring=keyring)

@@ -5,6 +5,7 @@ from alembic import context
 from obhut.access import models as _access  # noqa: F401 - registers tables
 from obhut.access import sso_models as _sso  # noqa: F401
 from obhut.audit import models as _audit  # noqa: F401
+from obhut.consent import models as _consent  # noqa: F401
 from obhut.customers import models as _customers  # noqa: F401
 from obhut.kit.db import Base, KeystoreBase, build_engine
 from obhut.vault import models as _vault  # noqa: F401

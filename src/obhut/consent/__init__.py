@@ -1,0 +1,1 @@
+"""Consent: the purpose catalogue, versioned notices, the tamper-evident ledger, receipts, enforcement."""

@@ -1,0 +1,103 @@
+"""What a customer agreed to, derived from the consent ledger. Pure: no database, web or keys.
+
+The ledger is append-only: a withdrawal adds an event, it never removes one. The state of one purpose for
+one customer is the last event's, read at the moment of use, so that a time-limited consent lapses exactly
+when it ends and a new major version of the notice makes earlier consents lapse until given again."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class LegalBasis(StrEnum):
+    """GDPR Art. 6(1) (a) to (f)."""
+
+    CONSENT = "consent"
+    CONTRACT = "contract"
+    LEGAL_OBLIGATION = "legal_obligation"
+    VITAL_INTEREST = "vital_interest"
+    PUBLIC_TASK = "public_task"
+    LEGITIMATE_INTEREST = "legitimate_interest"
+
+
+class Kind(StrEnum):
+    GRANTED = "granted"
+    DENIED = "denied"
+    WITHDRAWN = "withdrawn"
+    EXPIRED = "expired"
+    OBJECTED = "objected"  # Art. 21, also Global Privacy Control for sale and sharing
+
+
+class Channel(StrEnum):
+    WEB = "web"
+    APP = "app"
+    PHONE = "phone"
+    IMPORT = "import"
+    API = "api"
+
+
+GENESIS = "0" * 64  # the `prev` of a customer's first event
+
+
+@dataclass(frozen=True)
+class Latest:
+    """The newest ledger event of one customer for one purpose, as far as a decision needs it."""
+
+    kind: Kind
+    until: datetime | None  # a time-limited consent ends here
+    notice_major: int | None  # the major version of the notice the customer saw
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str  # granted, no consent, denied, withdrawn, expired, objected, notice changed, basis
+
+
+def decide(basis: LegalBasis, latest: Latest | None, current_major: int | None, at: datetime) -> Decision:
+    """Fails closed: for consent, only a granted consent that has not ended and was given to the current
+    major version of the notice allows the use. Legitimate interest allows it unless the customer objected.
+    The other bases need no consent."""
+    if basis is LegalBasis.CONSENT:
+        refusal = _refusal(latest, current_major, at)
+        return Decision(allowed=refusal is None, reason=refusal or "granted")
+    if basis is LegalBasis.LEGITIMATE_INTEREST and latest is not None and latest.kind is Kind.OBJECTED:
+        return Decision(allowed=False, reason="objected")
+    return Decision(allowed=True, reason=basis.value)
+
+
+def _refusal(latest: Latest | None, current_major: int | None, at: datetime) -> str | None:
+    if latest is None:
+        return "no consent"
+    if latest.kind is not Kind.GRANTED:
+        return latest.kind.value
+    if latest.until is not None and latest.until <= at:
+        return "expired"
+    if current_major is not None and latest.notice_major != current_major:
+        return "notice changed"
+    return None
+
+
+def event_hash(prev: str, event: Mapping[str, Any]) -> str:
+    """Chains an event to the customer's previous one: SHA-256 over the previous hash and the event's
+    canonical JSON, so a changed, removed or reordered event breaks every hash after it."""
+    body = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(f"{prev}\n{body}".encode()).hexdigest()
+
+
+def notice_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def parse_version(version: str) -> tuple[int, int]:
+    """'2.1' -> (2, 1). A notice version is MAJOR.MINOR; a new major makes earlier consents lapse."""
+    major, _, minor = version.partition(".")
+    if not (major.isdigit() and (minor == "" or minor.isdigit())):
+        raise ValueError("a notice version is MAJOR.MINOR, e.g. 2.1")
+    return int(major), int(minor or 0)

@@ -1,0 +1,241 @@
+"""The consent ledger: purposes and notices, appending events (chained per customer), the check at the
+moment of use (`require`, failing closed), expiry, and signed receipts (JWS, Ed25519, from the vault)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from obhut.consent import rules
+from obhut.consent.models import ConsentChain, ConsentEvent, ConsentNotice, ConsentPurpose, ConsentState
+from obhut.consent.rules import Channel, Decision, Kind, LegalBasis
+from obhut.kit.clock import now
+from obhut.kit.errors import FieldErrors, ForbiddenError, NotFoundError
+from obhut.kit.ids import new_id
+from obhut.vault.errors import SubjectShreddedError
+from obhut.vault.keyring import Keyring
+
+RECEIPT_KEY = "consent-receipts"
+HOW_TO_WITHDRAW = "Withdraw at any time, as easily as you agreed: in the preference centre or by asking us."
+
+
+class ConsentRequiredError(ForbiddenError):
+    kind = "consent-required"
+    title = "No consent for this purpose"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One ledger event to append. `source` (address, user agent) is sealed under the customer's key."""
+
+    purpose: str
+    kind: Kind
+    channel: Channel
+    actor: str
+    language: str = "de"
+    notice_version: str | None = None
+    until: datetime | None = None
+    source: tuple[str, str] | None = None
+
+    def __repr__(self) -> str:
+        return f"Change({self.purpose!r}, {self.kind.value!r})"
+
+
+def purpose(session: Session, workspace_id: str, key: str) -> ConsentPurpose:
+    found = session.get(ConsentPurpose, (workspace_id, key))
+    if found is None:
+        raise NotFoundError(f"no purpose '{key}' in the consent catalogue of workspace '{workspace_id}'")
+    return found
+
+
+def current_major(session: Session, workspace_id: str, purpose_key: str) -> int | None:
+    query = select(ConsentNotice.major).where(
+        ConsentNotice.workspace_id == workspace_id, ConsentNotice.purpose_key == purpose_key
+    )
+    return session.scalar(query.order_by(ConsentNotice.major.desc()).limit(1))
+
+
+def notice(session: Session, workspace_id: str, purpose_key: str, version: str, language: str) -> ConsentNotice:
+    found = session.get(ConsentNotice, (workspace_id, purpose_key, version, language))
+    if found is None:
+        raise NotFoundError(f"no notice {version} ({language}) for purpose '{purpose_key}'")
+    return found
+
+
+def append(session: Session, keyring: Keyring, workspace_id: str, customer_id: str, change: Change) -> ConsentEvent:
+    """Appends one event to the customer's chain and updates the derived state, in the caller's transaction."""
+    about = purpose(session, workspace_id, change.purpose)
+    seen = None
+    if change.notice_version is not None:
+        seen = notice(session, workspace_id, change.purpose, change.notice_version, change.language)
+    elif change.kind is Kind.GRANTED and about.legal_basis == LegalBasis.CONSENT:
+        errors = FieldErrors()
+        errors.add("notice_version", "a consent must name the notice version the customer was shown")
+        errors.raise_if_any()
+    try:
+        cipher = keyring.subject(customer_id)
+    except SubjectShreddedError:
+        raise NotFoundError(f"no customer {customer_id} in workspace '{workspace_id}'") from None
+    chain = session.get(ConsentChain, (workspace_id, customer_id), with_for_update=True)
+    if chain is None:
+        chain = ConsentChain(workspace_id=workspace_id, customer_id=customer_id, length=0, head=rules.GENESIS)
+        session.add(chain)
+    source = None
+    if change.source is not None:
+        source = cipher.seal("consent-source", json.dumps(change.source).encode())
+    event = ConsentEvent(
+        workspace_id=workspace_id,
+        event_id=new_id(),
+        customer_id=customer_id,
+        position=chain.length,
+        purpose_key=change.purpose,
+        kind=change.kind.value,
+        at=now(),
+        until=change.until,
+        channel=change.channel.value,
+        notice_version=seen.version if seen else None,
+        notice_hash=seen.text_hash if seen else None,
+        language=change.language,
+        actor=change.actor,
+        source_sealed=source,
+        prev_hash=chain.head,
+    )
+    event.hash = rules.event_hash(chain.head, chained(event))
+    chain.head, chain.length = event.hash, chain.length + 1
+    session.add(event)
+    state = session.get(ConsentState, (workspace_id, customer_id, change.purpose))
+    if state is None:
+        state = ConsentState(workspace_id=workspace_id, customer_id=customer_id, purpose_key=change.purpose)
+        session.add(state)
+    state.kind, state.until, state.event_id = event.kind, event.until, event.event_id
+    state.notice_major = seen.major if seen else None
+    session.flush()
+    return event
+
+
+def chained(event: ConsentEvent) -> dict[str, Any]:
+    """The fields an event's hash covers."""
+    fields = ("event_id", "customer_id", "position", "purpose_key", "kind", "at", "until", "channel")
+    more = ("notice_version", "notice_hash", "language", "actor")
+    values = {name: getattr(event, name) for name in (*fields, *more)}
+    values["source_sealed"] = base64.b64encode(event.source_sealed).decode() if event.source_sealed else None
+    return values
+
+
+def check(session: Session, workspace_id: str, customer_id: str, purpose_key: str) -> Decision:
+    """The decision at this moment: unknown purposes and customers without a record get no."""
+    about = session.get(ConsentPurpose, (workspace_id, purpose_key))
+    if about is None:
+        return Decision(allowed=False, reason="unknown purpose")
+    state = session.get(ConsentState, (workspace_id, customer_id, purpose_key))
+    latest = None if state is None else rules.Latest(Kind(state.kind), state.until, state.notice_major)
+    major = current_major(session, workspace_id, purpose_key) if about.legal_basis == LegalBasis.CONSENT else None
+    return rules.decide(LegalBasis(about.legal_basis), latest, major, now())
+
+
+def require(session: Session, workspace_id: str, customer_id: str, purpose_key: str) -> None:
+    decision = check(session, workspace_id, customer_id, purpose_key)
+    if not decision.allowed:
+        raise ConsentRequiredError(f"the customer's data may not be used for '{purpose_key}': {decision.reason}")
+
+
+def enforce(session: Session, workspace_id: str, customer_id: str, purpose_key: str | None) -> None:
+    """For reads by staff: a purpose in the consent catalogue must be allowed for this customer now; the
+    staff purposes that are not in it (support, billing, ...) are governed by the access policy alone."""
+    if purpose_key is not None and session.get(ConsentPurpose, (workspace_id, purpose_key)) is not None:
+        require(session, workspace_id, customer_id, purpose_key)
+
+
+def ledger(session: Session, workspace_id: str, customer_id: str) -> list[ConsentEvent]:
+    query = select(ConsentEvent).where(
+        ConsentEvent.workspace_id == workspace_id, ConsentEvent.customer_id == customer_id
+    )
+    return list(session.scalars(query.order_by(ConsentEvent.position)))
+
+
+def first_broken(events: Sequence[ConsentEvent]) -> int | None:
+    """The position of the first event that does not chain to the one before (changed, removed, reordered)."""
+    head = rules.GENESIS
+    for position, event in enumerate(events):
+        if (
+            event.position != position
+            or event.prev_hash != head
+            or rules.event_hash(head, chained(event)) != event.hash
+        ):
+            return position
+        head = event.hash
+    return None
+
+
+def expire_due(session: Session, keyring: Keyring, workspace_id: str) -> int:
+    """Records `expired` for every granted, time-limited consent that has ended (the read-time check has
+    refused them already; this makes the ledger say so)."""
+    due = session.scalars(
+        select(ConsentState).where(
+            ConsentState.workspace_id == workspace_id,
+            ConsentState.kind == Kind.GRANTED.value,
+            ConsentState.until.is_not(None),
+            ConsentState.until <= now(),
+        )
+    ).all()
+    for state in due:
+        change = Change(state.purpose_key, Kind.EXPIRED, Channel.API, "system")
+        append(session, keyring, workspace_id, state.customer_id, change)
+    return len(due)
+
+
+# --- receipts --------------------------------------------------------------------------------------------
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def public_jwk(keyring: Keyring) -> dict[str, str]:
+    signer = keyring.signer(RECEIPT_KEY)
+    return {"kty": "OKP", "crv": "Ed25519", "x": _b64url(signer.public_key), "use": "sig", "alg": "Ed25519",
+            "kid": _b64url(signer.public_key[:8])}  # fmt: skip
+
+
+def receipt(session: Session, keyring: Keyring, workspace_id: str, event: ConsentEvent) -> str:
+    """A consent receipt shaped after ISO/IEC TS 27560 and the Kantara consent receipt, as a compact JWS
+    (alg Ed25519, RFC 9864) signed with the workspace's receipt key: anyone with the public key (the JWKS)
+    can verify it. The signature comes from the vault; only the JWS framing is assembled here."""
+    about = purpose(session, workspace_id, event.purpose_key)
+    history = [
+        {"event": e.kind, "at": e.at.isoformat(), "until": e.until.isoformat() if e.until else None,
+         "notice": e.notice_version, "notice_hash": e.notice_hash, "channel": e.channel}
+        for e in ledger(session, workspace_id, event.customer_id)
+        if e.purpose_key == event.purpose_key
+    ]  # fmt: skip
+    claims = {
+        "version": "ISO/IEC TS 27560:2023",
+        "receipt_id": event.event_id,
+        "iat": int(event.at.timestamp()),
+        "jurisdiction": "EU",
+        "controller": {"workspace": workspace_id},
+        "subject": event.customer_id,
+        "purpose": {
+            "key": about.key,
+            "title": about.title_de if event.language == "de" else about.title_en,
+            "legal_basis": about.legal_basis,
+            "data_categories": about.categories.split(),
+            "recipients": about.recipients,
+            "retention": about.retention,
+        },
+        "state": event.kind,
+        "notice": {"version": event.notice_version, "sha256": event.notice_hash, "language": event.language},
+        "duration": {"until": event.until.isoformat() if event.until else None},
+        "events": history,
+        "how_to_withdraw": HOW_TO_WITHDRAW,
+        "ledger_hash": event.hash,
+    }
+    signer = keyring.signer(RECEIPT_KEY)
+    header = {"alg": "Ed25519", "typ": "consent-receipt+jwt", "kid": public_jwk(keyring)["kid"]}
+    signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
+    return f"{signing_input}.{_b64url(signer.sign(signing_input.encode()))}"
