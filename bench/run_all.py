@@ -15,6 +15,7 @@ BENCHES = [
     ["bench_policy.py", "--customers", "2000"],
     ["bench_audit.py", "--count", "100000", "--proof-size", "1000000"],
     ["bench_detect.py", "--seed", "7"],
+    ["bench_consent.py", "--customers", "1000000"],
 ]
 
 

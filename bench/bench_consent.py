@@ -1,0 +1,107 @@
+"""Consent checks at the moment of use, with N customers and 10 purposes stored: our check (read from the
+database on every call, so no cache can outlive a change) against the plain primary-key lookup of the same
+state row (the least any database-backed check does), in the same run. That the first check after a
+withdrawal says no is shown by tests/consent."""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from sqlalchemy import insert
+
+from common import WORKSPACE, container, databases
+from obhut.consent import service
+from obhut.consent.models import ConsentNotice, ConsentPurpose, ConsentState
+from obhut.kit.clock import now
+from obhut.kit.db import unit_of_work
+from obhut.kit.ids import new_id
+
+PURPOSES = [f"purpose_{n}" for n in range(10)]
+CHECKS = 20_000
+
+
+def seed(built: object, customers: int) -> list[str]:
+    ids = [new_id() for _ in range(customers)]
+    moment = now()
+    with unit_of_work(built.sessions) as session:  # type: ignore[attr-defined]
+        for key in PURPOSES:
+            session.add(
+                ConsentPurpose(
+                    workspace_id=WORKSPACE,
+                    key=key,
+                    title_en=key,
+                    title_de=key,
+                    description_en=key,
+                    description_de=key,
+                    legal_basis="consent",
+                    categories="contact",
+                    recipients="",
+                    retention="",
+                    sale_or_sharing=False,
+                    updated_at=moment,
+                )
+            )
+            session.add(
+                ConsentNotice(
+                    workspace_id=WORKSPACE,
+                    purpose_key=key,
+                    version="1.0",
+                    language="de",
+                    major=1,
+                    text=key,
+                    text_hash="0" * 64,
+                    published_at=moment,
+                )
+            )
+    rng = random.Random(5)
+    for start in range(0, customers, 20_000):
+        rows = [
+            {"workspace_id": WORKSPACE, "customer_id": cid, "purpose_key": key, "until": None, "notice_major": 1,
+             "kind": rng.choice(["granted", "withdrawn"]), "event_id": new_id()}
+            for cid in ids[start : start + 20_000]
+            for key in rng.sample(PURPOSES, 3)
+        ]  # fmt: skip
+        with unit_of_work(built.sessions) as session:  # type: ignore[attr-defined]
+            session.execute(insert(ConsentState), rows)
+    return ids
+
+
+def timed(call: object, ids: list[str]) -> tuple[float, float, float]:
+    rng = random.Random(9)
+    samples = []
+    started = time.perf_counter()
+    for _ in range(CHECKS):
+        begin = time.perf_counter_ns()
+        call(rng.choice(ids), rng.choice(PURPOSES))  # type: ignore[operator]
+        samples.append((time.perf_counter_ns() - begin) / 1000)
+    rate = CHECKS / (time.perf_counter() - started)
+    cuts = statistics.quantiles(samples, n=100)
+    return rate, cuts[49], cuts[98]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    args = parser.parse_args()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        databases("sqlite", Path(tmp)) as settings,
+        container(settings) as built,
+    ):
+        ids = seed(built, args.customers)
+        with built.sessions() as session:
+            ours = timed(lambda c, p: service.check(session, WORKSPACE, c, p), ids)
+            plain = timed(lambda c, p: session.get(ConsentState, (WORKSPACE, c, p)), ids)
+        print(f"consent checks, SQLite, {args.customers:,} customers x 10 purposes (3 recorded each); "
+              "target >= 200,000/s, p99 < 20 µs")  # fmt: skip
+        for name, (rate, p50, p99) in (("obhut check", ours), ("PK lookup", plain)):
+            print(f"    {name:<14}{rate:>12,.0f}/s  p50 {p50:8.1f} µs  p99 {p99:8.1f} µs")
+
+
+if __name__ == "__main__":
+    main()
