@@ -10,6 +10,7 @@ import random
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import insert
@@ -17,6 +18,7 @@ from sqlalchemy import insert
 from common import WORKSPACE, container, databases
 from obhut.consent import service
 from obhut.consent.models import ConsentNotice, ConsentPurpose, ConsentState
+from obhut.container import Container
 from obhut.kit.clock import now
 from obhut.kit.db import unit_of_work
 from obhut.kit.ids import new_id
@@ -25,10 +27,10 @@ PURPOSES = [f"purpose_{n}" for n in range(10)]
 CHECKS = 20_000
 
 
-def seed(built: object, customers: int) -> list[str]:
+def seed(built: Container, customers: int) -> list[str]:
     ids = [new_id() for _ in range(customers)]
     moment = now()
-    with unit_of_work(built.sessions) as session:  # type: ignore[attr-defined]
+    with unit_of_work(built.sessions) as session:
         for key in PURPOSES:
             session.add(
                 ConsentPurpose(
@@ -66,18 +68,18 @@ def seed(built: object, customers: int) -> list[str]:
             for cid in ids[start : start + 20_000]
             for key in rng.sample(PURPOSES, 3)
         ]  # fmt: skip
-        with unit_of_work(built.sessions) as session:  # type: ignore[attr-defined]
+        with unit_of_work(built.sessions) as session:
             session.execute(insert(ConsentState), rows)
     return ids
 
 
-def timed(call: object, ids: list[str]) -> tuple[float, float, float]:
+def timed(call: Callable[[str, str], object], ids: list[str]) -> tuple[float, float, float]:
     rng = random.Random(9)
     samples = []
     started = time.perf_counter()
     for _ in range(CHECKS):
         begin = time.perf_counter_ns()
-        call(rng.choice(ids), rng.choice(PURPOSES))  # type: ignore[operator]
+        call(rng.choice(ids), rng.choice(PURPOSES))
         samples.append((time.perf_counter_ns() - begin) / 1000)
     rate = CHECKS / (time.perf_counter() - started)
     cuts = statistics.quantiles(samples, n=100)
