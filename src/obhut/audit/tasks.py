@@ -168,8 +168,9 @@ def unsequenced(session: Session, workspace_id: str) -> int:
 
 
 class Background(threading.Thread):
-    """While the service runs: signs a checkpoint over new entries every `every` seconds, and scans today's
-    activity for suspicious access every `scan_every` seconds (0: never), posting new alerts."""
+    """While the service runs: signs a checkpoint over new entries every `every` seconds, and every
+    `scan_every` seconds (0: never) scans today's activity for suspicious access, posting new alerts, and
+    runs the other `jobs` it was given."""
 
     def __init__(
         self,
@@ -179,10 +180,11 @@ class Background(threading.Thread):
         webhook: AlertWebhook | None,
         every: float,
         scan_every: float,
+        jobs: Sequence[Callable[[], object]] = (),
     ) -> None:
-        super().__init__(name="obhut-audit", daemon=True)
+        super().__init__(name="obhut-background", daemon=True)
         self._sessions, self._vault, self._sinks, self._webhook = sessions, vault, sinks, webhook
-        self._every, self._scan_every = every, scan_every
+        self._every, self._scan_every, self._jobs = every, scan_every, jobs
         self._stop = threading.Event()
 
     def run(self) -> None:
@@ -193,6 +195,8 @@ class Background(threading.Thread):
                 if self._scan_every and time.monotonic() - scanned >= self._scan_every:
                     scanned = time.monotonic()
                     self.scan()
+                    for job in self._jobs:  # other domains' periodic work (consent expiry)
+                        job()
             except Exception as error:  # noqa: BLE001 - keep going; the entries wait, nothing is lost
                 log.error("the access log's background work failed: %s", type(error).__name__)  # noqa: TRY400 - no traceback: it could hold data
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from functools import partial
+
 import typer
 import uvicorn
 
@@ -8,6 +10,7 @@ from obhut.access import service as access
 from obhut.audit.tasks import Background
 from obhut.cli import audit, customers, keys, staff, workspaces
 from obhut.cli.context import console, container
+from obhut.consent import tasks as consent_tasks
 from obhut.kit.db import unit_of_work
 from obhut.kit.settings import Settings
 from obhut.workspaces import service as workspaces_service
@@ -53,6 +56,7 @@ def serve(
                 built.alert_webhook,
                 settings.audit_sequence_seconds,
                 settings.audit_scan_seconds,
+                jobs=[partial(consent_tasks.expire_all, built.sessions, built.vault)],
             )
             sequencer.start()
         try:
