@@ -14,13 +14,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from obhut.audit import rules
+from obhut.audit import alerts, rules
 from obhut.audit import service as audit
 from obhut.audit.adapters.webhook import AlertWebhook
 from obhut.audit.models import AuditAlert
 from obhut.audit.service import Context, Event
 from obhut.audit.tasks import Background
 from obhut.container import Container
+from obhut.kit.clock import now
 from obhut.kit.db import unit_of_work
 from tests.access.staff import bearer, signed_in_with_mfa
 from tests.conftest import WORKSPACE, jane
@@ -135,3 +136,20 @@ def test_the_background_work_signs_checkpoints_and_scans_today(container: Contai
         found = session.scalars(select(AuditAlert)).all()
     assert [(a.actor, a.status) for a in found] == [(context.actor, "open")]
     assert json.loads(found[0].factors)[0]["name"] == "rules:financial_searches"
+
+
+def test_a_resolved_alert_reopens_when_the_day_gets_worse(container: Container) -> None:
+    context = Context("staff:0190b3c2-0000-7000-8000-0000000000cc", "support_agent", "192.0.2.9", "crm", "r")
+    search = Event(rules.action("api", "customer", "search"), "ok", search_kind="card lookup", purpose="support")
+    with unit_of_work(container.sessions) as session:
+        audit.record_many(session, None, WORKSPACE, context, [search] * 7)
+    today = now().date()
+    with unit_of_work(container.sessions) as session:
+        (first,) = alerts.scan(session, WORKSPACE, [today])
+        keyring = container.vault.open(session, WORKSPACE)
+        alerts.change(session, keyring, WORKSPACE, first.alert_id, "resolved", "explained: test cards", "staff:x")
+    with unit_of_work(container.sessions) as session:
+        audit.record_many(session, None, WORKSPACE, context, [search] * 40)
+    with unit_of_work(container.sessions) as session:
+        reopened = alerts.scan(session, WORKSPACE, [today])
+        assert [(a.alert_id, a.status) for a in reopened] == [(first.alert_id, "open")]

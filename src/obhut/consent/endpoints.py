@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from obhut.access.dependencies import CurrentPrincipal
@@ -17,7 +17,7 @@ from obhut.audit import rules as audit
 from obhut.audit.dependencies import AuditTrail
 from obhut.audit.service import Event
 from obhut.consent import rules, service
-from obhut.consent.models import ConsentEvent, ConsentNotice, ConsentPurpose
+from obhut.consent.models import ConsentChain, ConsentEvent, ConsentNotice, ConsentPurpose
 from obhut.consent.rules import Channel, Kind, LegalBasis
 from obhut.container import Container
 from obhut.kit.clock import now
@@ -58,7 +58,7 @@ class EventIn(BaseModel):
     channel: Channel = Channel.API
     notice_version: str | None = Field(None, max_length=20)
     language: str = Field("de", pattern="^(de|en)$")
-    until: datetime | None = Field(None, description="A time-limited consent ends here")
+    until: AwareDatetime | None = Field(None, description="A time-limited consent ends here (with a time zone)")
 
 
 class EventOut(BaseModel):
@@ -197,10 +197,11 @@ def record_event(
 
 @router.get("/customers/{customer_id}")
 def customer_state(
-    workspace_id: str, customer_id: str, session: DbSession, principal: CurrentPrincipal
+    workspace_id: str, customer_id: str, session: DbSession, principal: CurrentPrincipal, trail: AuditTrail
 ) -> list[StateOut]:
     """Every catalogue purpose and whether the customer's data may be used for it right now."""
     principal.require(Permission.CUSTOMERS_READ)
+    trail.record(Event(audit.action("api", "consent", "read"), customer_id=customer_id))
     purposes = session.scalars(select(ConsentPurpose.key).where(ConsentPurpose.workspace_id == workspace_id))
     out = []
     for key in sorted(purposes):
@@ -213,10 +214,13 @@ def customer_state(
 
 
 @router.get("/customers/{customer_id}/ledger")
-def customer_ledger(workspace_id: str, customer_id: str, session: DbSession, principal: CurrentPrincipal) -> LedgerOut:
+def customer_ledger(
+    workspace_id: str, customer_id: str, session: DbSession, principal: CurrentPrincipal, trail: AuditTrail
+) -> LedgerOut:
     principal.require(Permission.CUSTOMERS_READ)
     events = service.ledger(session, workspace_id, customer_id)
-    broken = service.first_broken(events)
+    broken = service.first_broken(events, session.get(ConsentChain, (workspace_id, customer_id)))
+    trail.record(Event(audit.action("api", "consent", "ledger-read"), customer_id=customer_id))
     return LedgerOut(events=[EventOut.of(e) for e in events], intact=broken is None, first_broken=broken)
 
 

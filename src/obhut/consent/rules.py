@@ -42,7 +42,8 @@ class Channel(StrEnum):
     API = "api"
 
 
-GENESIS = "0" * 64  # the `prev` of a customer's first event
+GENESIS = "0" * 64
+_STANDING_NO = frozenset({Kind.OBJECTED, Kind.WITHDRAWN, Kind.DENIED})  # the `prev` of a customer's first event
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ def decide(basis: LegalBasis, latest: Latest | None, current_major: int | None, 
     if basis is LegalBasis.CONSENT:
         refusal = _refusal(latest, current_major, at)
         return Decision(allowed=refusal is None, reason=refusal or "granted")
-    if basis is LegalBasis.LEGITIMATE_INTEREST and latest is not None and latest.kind is Kind.OBJECTED:
+    if basis is LegalBasis.LEGITIMATE_INTEREST and latest is not None and latest.kind in _STANDING_NO:
+        # an objection (or a refusal or withdrawal recorded for it) stands until the customer agrees again
         return Decision(allowed=False, reason="objected")
     return Decision(allowed=True, reason=basis.value)
 

@@ -7,7 +7,7 @@ import base64
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -125,6 +125,9 @@ def chained(event: ConsentEvent) -> dict[str, Any]:
     fields = ("event_id", "customer_id", "position", "purpose_key", "kind", "at", "until", "channel")
     more = ("notice_version", "notice_hash", "language", "actor")
     values = {name: getattr(event, name) for name in (*fields, *more)}
+    for name in ("at", "until"):  # one form for a time, however it was given or read back
+        if values[name] is not None:
+            values[name] = values[name].astimezone(UTC).isoformat(timespec="microseconds")
     values["source_sealed"] = base64.b64encode(event.source_sealed).decode() if event.source_sealed else None
     return values
 
@@ -160,8 +163,9 @@ def ledger(session: Session, workspace_id: str, customer_id: str) -> list[Consen
     return list(session.scalars(query.order_by(ConsentEvent.position)))
 
 
-def first_broken(events: Sequence[ConsentEvent]) -> int | None:
-    """The position of the first event that does not chain to the one before (changed, removed, reordered)."""
+def first_broken(events: Sequence[ConsentEvent], chain: ConsentChain | None) -> int | None:
+    """The position of the first event that does not chain to the one before (changed, removed, reordered),
+    or where the ledger stops short of the customer's chain head (newest events removed)."""
     head = rules.GENESIS
     for position, event in enumerate(events):
         if (
@@ -171,6 +175,8 @@ def first_broken(events: Sequence[ConsentEvent]) -> int | None:
         ):
             return position
         head = event.hash
+    if chain is not None and (chain.length != len(events) or chain.head != head):
+        return min(len(events), chain.length)
     return None
 
 
@@ -185,10 +191,16 @@ def expire_due(session: Session, keyring: Keyring, workspace_id: str) -> int:
             ConsentState.until <= now(),
         )
     ).all()
+    recorded = 0
     for state in due:
         change = Change(state.purpose_key, Kind.EXPIRED, Channel.API, "system")
-        append(session, keyring, workspace_id, state.customer_id, change)
-    return len(due)
+        try:
+            append(session, keyring, workspace_id, state.customer_id, change)
+        except NotFoundError:  # an erased customer: nothing to use any more, and their key is gone
+            session.delete(state)
+            continue
+        recorded += 1
+    return recorded
 
 
 # --- receipts --------------------------------------------------------------------------------------------
