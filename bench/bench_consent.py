@@ -1,7 +1,7 @@
-"""Consent checks at the moment of use, with N customers and 10 purposes stored: our check (read from the
-database on every call, so no cache can outlive a change) against the plain primary-key lookup of the same
-state row (the least any database-backed check does), in the same run. That the first check after a
-withdrawal says no is shown by tests/consent."""
+"""Consent checks at the moment of use, with N customers and 10 purposes stored: our check (one query on
+every call, so no cache can outlive a change) against a plain primary-key lookup of the same state row
+(Core, one column: the least any database-backed check does), in the same run. That the first check after
+a withdrawal says no is shown by tests/consent."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert, select
 
 from common import WORKSPACE, container, databases
 from obhut.consent import service
@@ -98,7 +98,13 @@ def main() -> None:
         ids = seed(built, args.customers)
         with built.sessions() as session:
             ours = timed(lambda c, p: service.check(session, WORKSPACE, c, p), ids)
-            plain = timed(lambda c, p: session.get(ConsentState, (WORKSPACE, c, p)), ids)
+            connection = session.connection()
+            row = select(ConsentState.kind).where(
+                ConsentState.workspace_id == WORKSPACE,
+                ConsentState.customer_id == bindparam("c"),
+                ConsentState.purpose_key == bindparam("p"),
+            )
+            plain = timed(lambda c, p: connection.execute(row, {"c": c, "p": p}).scalar(), ids)
         print(f"consent checks, SQLite, {args.customers:,} customers x 10 purposes (3 recorded each); "
               "target >= 200,000/s, p99 < 20 µs")  # fmt: skip
         for name, (rate, p50, p99) in (("obhut check", ours), ("PK lookup", plain)):

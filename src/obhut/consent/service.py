@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from obhut.consent import rules
@@ -132,15 +132,37 @@ def chained(event: ConsentEvent) -> dict[str, Any]:
     return values
 
 
+_MAJOR = (
+    select(func.max(ConsentNotice.major))
+    .where(ConsentNotice.workspace_id == ConsentPurpose.workspace_id, ConsentNotice.purpose_key == ConsentPurpose.key)
+    .correlate(ConsentPurpose)
+    .scalar_subquery()
+)
+_CHECK = (
+    select(ConsentPurpose.legal_basis, ConsentState.kind, ConsentState.until, ConsentState.notice_major, _MAJOR)
+    .outerjoin(
+        ConsentState,
+        (ConsentState.workspace_id == ConsentPurpose.workspace_id)
+        & (ConsentState.purpose_key == ConsentPurpose.key)
+        & (ConsentState.customer_id == bindparam("customer")),
+    )
+    .where(ConsentPurpose.workspace_id == bindparam("workspace"), ConsentPurpose.key == bindparam("purpose"))
+)
+
+
 def check(session: Session, workspace_id: str, customer_id: str, purpose_key: str) -> Decision:
-    """The decision at this moment: unknown purposes and customers without a record get no."""
-    about = session.get(ConsentPurpose, (workspace_id, purpose_key))
-    if about is None:
+    """The decision at this moment, from one query (purpose, the customer's state, the newest notice major):
+    read on every call, so nothing can be stale. Unknown purposes and customers without a record get no."""
+    row = (
+        session.connection()
+        .execute(_CHECK, {"workspace": workspace_id, "purpose": purpose_key, "customer": customer_id})
+        .one_or_none()
+    )
+    if row is None:
         return Decision(allowed=False, reason="unknown purpose")
-    state = session.get(ConsentState, (workspace_id, customer_id, purpose_key))
-    latest = None if state is None else rules.Latest(Kind(state.kind), state.until, state.notice_major)
-    major = current_major(session, workspace_id, purpose_key) if about.legal_basis == LegalBasis.CONSENT else None
-    return rules.decide(LegalBasis(about.legal_basis), latest, major, now())
+    basis, kind, until, seen_major, major = row
+    latest = None if kind is None else rules.Latest(Kind(kind), until, seen_major)
+    return rules.decide(LegalBasis(basis), latest, major if basis == LegalBasis.CONSENT else None, now())
 
 
 def require(session: Session, workspace_id: str, customer_id: str, purpose_key: str) -> None:
