@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.requests import Request
 
 from obhut.access.login import Throttle
 from obhut.access.policies import PolicyService
@@ -36,6 +37,12 @@ class Container:
     def close(self) -> None:
         self.engine.dispose()
         self.keystore_engine.dispose()
+
+
+def container_of(request: Request) -> Container:
+    """The container the application was built with (`create_app` keeps it in the app's state)."""
+    found: Container = request.app.state.container
+    return found
 
 
 def build(settings: Settings) -> Container:

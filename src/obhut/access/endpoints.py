@@ -13,7 +13,7 @@ from obhut.access.schemas import SessionOut
 from obhut.audit.dependencies import record_apart, trail_for
 from obhut.audit.rules import LOGIN, MFA, action
 from obhut.audit.service import Event
-from obhut.container import Container
+from obhut.container import container_of
 from obhut.kit.errors import AuthenticationError, TooManyRequestsError
 from obhut.kit.web import DbSession
 
@@ -52,16 +52,11 @@ class RecoveryCodesOut(BaseModel):
     recovery_codes: list[str] = Field(description="Each works once instead of a TOTP code; shown once")
 
 
-def _container(request: Request) -> Container:
-    found: Container = request.app.state.container
-    return found
-
-
 @router.post("/login")
 def login(workspace_id: str, body: LoginIn, request: Request, session: DbSession) -> SessionOut:
     """Password sign-in, with a TOTP or recovery code where set up. Answers the same way for unknown
     accounts; locks an account name or source address for a while after repeated failures."""
-    container = _container(request)
+    container = container_of(request)
     attempt = Attempt(
         workspace_id,
         body.username,
@@ -113,14 +108,14 @@ def _staff_of(session: DbSession, principal: Authenticated) -> Staff:
 def enrol_totp(request: Request, session: DbSession, principal: Authenticated) -> TotpEnrolmentOut:
     """Starts TOTP set-up: add the seed to an authenticator app, then confirm with a code."""
     staff = _staff_of(session, principal)
-    enrolment = mfa.begin_totp(_container(request).vault.open(session, principal.workspace_id), staff)
+    enrolment = mfa.begin_totp(container_of(request).vault.open(session, principal.workspace_id), staff)
     return TotpEnrolmentOut(secret=enrolment.secret, otpauth_uri=enrolment.uri)
 
 
 @router.post("/totp/confirm")
 def confirm_totp(body: CodeIn, request: Request, session: DbSession, principal: Authenticated) -> RecoveryCodesOut:
     staff = _staff_of(session, principal)
-    keyring = _container(request).vault.open(session, principal.workspace_id)
+    keyring = container_of(request).vault.open(session, principal.workspace_id)
     codes = mfa.confirm_totp(session, keyring, staff, body.code)
     service.add_factor(session, principal, "otp")
     trail = trail_for(request, session, principal.workspace_id, principal.actor, principal.role)
@@ -132,7 +127,7 @@ def confirm_totp(body: CodeIn, request: Request, session: DbSession, principal: 
 def verify_totp(body: CodeIn, request: Request, session: DbSession, principal: Authenticated) -> Response:
     """Steps a password-only session up with a TOTP code. A code is accepted once only."""
     staff = _staff_of(session, principal)
-    container = _container(request)
+    container = container_of(request)
     attempt = Attempt(principal.workspace_id, staff.username, "", request.client.host if request.client else "unknown")
     container.throttle.check(attempt)  # six digits must not be guessable by a stolen password session
     keyring = container.vault.open(session, principal.workspace_id)

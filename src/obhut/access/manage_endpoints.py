@@ -16,7 +16,7 @@ from obhut.access.rules import Permission
 from obhut.audit.dependencies import AuditTrail
 from obhut.audit.rules import action
 from obhut.audit.service import Event
-from obhut.container import Container
+from obhut.container import container_of
 from obhut.kit.web import DbSession
 
 router = APIRouter(prefix="/workspaces/{workspace_id}", tags=["access"])
@@ -309,11 +309,13 @@ def add_purpose(
 
 @router.get("/break-glass", tags=["policy"])
 def break_glass_events(
-    workspace_id: str, request: Request, session: DbSession, principal: CurrentPrincipal
+    workspace_id: str, request: Request, session: DbSession, principal: CurrentPrincipal, trail: AuditTrail
 ) -> list[BreakGlassOut]:
-    """Every reveal beyond policy, with its justification: for the privacy officer's review."""
-    container: Container = request.app.state.container
-    keyring = container.vault.open(session, workspace_id)
+    """Every reveal beyond policy, with its justification (which may name people, so reading it is logged):
+    for the privacy officer's review."""
+    keyring = container_of(request).vault.open(session, workspace_id)
+    events = policies(request).break_glass_events(session, keyring, principal)
+    trail.record(Event(action("api", "break-glass", "list"), count=len(events)))
     return [
         BreakGlassOut(
             event_id=row.event_id,
@@ -325,7 +327,7 @@ def break_glass_events(
             created_at=row.created_at,
             reviewed_at=row.reviewed_at,
         )
-        for row, text in policies(request).break_glass_events(session, keyring, principal)
+        for row, text in events
     ]
 
 

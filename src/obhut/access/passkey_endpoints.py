@@ -20,7 +20,7 @@ from obhut.access.service import Principal
 from obhut.audit.dependencies import record_apart, trail_for
 from obhut.audit.rules import LOGIN, action
 from obhut.audit.service import Event
-from obhut.container import Container
+from obhut.container import container_of
 from obhut.kit.errors import AuthenticationError, ForbiddenError
 from obhut.kit.web import DbSession
 
@@ -65,13 +65,8 @@ class PasskeyOut(BaseModel):
         )
 
 
-def _container(request: Request) -> Container:
-    found: Container = request.app.state.container
-    return found
-
-
 def _rp(request: Request) -> passkeys.RelyingParty:
-    return passkeys.RelyingParty.of(_container(request).settings.public_url)
+    return passkeys.RelyingParty.of(container_of(request).settings.public_url)
 
 
 def _own(session: DbSession, principal: Principal) -> Staff:
@@ -101,7 +96,7 @@ def register(body: RegisterIn, request: Request, session: DbSession, principal: 
     staff = _own(session, principal)
     _may_change(session, principal, staff)
     challenge = passkeys.take_challenge(
-        _container(request).sessions, staff.workspace_id, body.challenge_id, staff.staff_id
+        container_of(request).sessions, staff.workspace_id, body.challenge_id, staff.staff_id
     )
     row = passkeys.register(session, _rp(request), staff, challenge, body.credential, body.label)
     service.add_factor(session, principal, "hwk")
@@ -133,7 +128,7 @@ def sign_in_options(workspace_id: str, request: Request, session: DbSession) -> 
 @router.post("/sign-in")
 def sign_in(workspace_id: str, body: AssertionIn, request: Request, session: DbSession) -> SessionOut:
     """A session from a passkey assertion. Failures are throttled per passkey and per source address."""
-    container = _container(request)
+    container = container_of(request)
     key = passkeys.credential_key(body.credential).hex()
     attempt = Attempt(workspace_id, f"passkey:{key}", "", request.client.host if request.client else "unknown")
     container.throttle.check(attempt)

@@ -178,7 +178,7 @@ class PolicyService:
         if not principal.has_mfa and snapshot.requires_mfa(principal.role):
             raise MfaRequiredError(
                 f"the role '{principal.role}' needs a second factor: verify a TOTP code or a passkey for this "
-                "session (POST .../auth/mfa/totp or .../auth/passkeys/authenticate), or set one up first"
+                "session (POST .../auth/mfa/totp, or sign in with a passkey), or set one up first"
             )
         return snapshot
 

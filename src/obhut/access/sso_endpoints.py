@@ -24,7 +24,7 @@ from obhut.access.sso_models import SsoProvider
 from obhut.audit.dependencies import record_apart, trail_for
 from obhut.audit.rules import LOGIN
 from obhut.audit.service import Event
-from obhut.container import Container
+from obhut.container import container_of
 from obhut.kit.clock import now
 from obhut.kit.errors import AuthenticationError, FieldErrors, ObhutError
 from obhut.kit.web import DbSession
@@ -99,17 +99,12 @@ class SsoSessionOut(BaseModel):
     provisioned: bool = Field(description="Whether this sign-in created your account")
 
 
-def _container(request: Request) -> Container:
-    found: Container = request.app.state.container
-    return found
-
-
 def _callback_path(request: Request, workspace_id: str) -> str:
     return str(request.app.url_path_for(CALLBACK, workspace_id=workspace_id))
 
 
 def _redirect_uri(request: Request, workspace_id: str) -> str:
-    return _container(request).settings.public_url.rstrip("/") + _callback_path(request, workspace_id)
+    return container_of(request).settings.public_url.rstrip("/") + _callback_path(request, workspace_id)
 
 
 def _cookie(state: str) -> str:
@@ -163,7 +158,7 @@ def _save(request: Request, session: DbSession, principal: Principal, body: SsoC
         session.add(row)
     if body.client_secret is not None:
         secret = body.client_secret.get_secret_value().encode()
-        keyring = _container(request).vault.open(session, workspace_id)
+        keyring = container_of(request).vault.open(session, workspace_id)
         row.client_secret_sealed = keyring.seal_secret(sso.secret_context(workspace_id), secret) if secret else None
     row.issuer = body.issuer
     row.client_id = body.client_id.strip()
@@ -208,7 +203,7 @@ def start_sso(workspace_id: str, request: Request, session: DbSession, service: 
         started.browser_key,
         max_age=int(sso.PENDING_SECONDS),
         path=_callback_path(request, workspace_id),
-        secure=_container(request).settings.public_url.startswith("https://"),
+        secure=container_of(request).settings.public_url.startswith("https://"),
         httponly=True,
         samesite="lax",
     )
@@ -231,7 +226,7 @@ def finish_sso(
         service.pending.take(state)  # the attempt is over either way
         reason = error if error is not None and _ERROR_CODE.fullmatch(error) else "no code"
         raise AuthenticationError(f"the identity provider did not sign you in ({reason}); start again")
-    container = _container(request)
+    container = container_of(request)
     snapshot = policies(request).snapshot(session, workspace_id)
     try:
         done = service.complete(

@@ -16,7 +16,7 @@ from obhut.audit import alerts, rules
 from obhut.audit.dependencies import AuditTrail
 from obhut.audit.models import AuditAlert
 from obhut.audit.service import Event
-from obhut.container import Container
+from obhut.container import container_of
 from obhut.kit.clock import now
 from obhut.kit.web import DbSession
 from obhut.vault.keyring import Keyring
@@ -75,11 +75,6 @@ class ReviewOut(BaseModel):
     usage: dict[str, dict[str, Any]] = Field(description="Per role: staff seen, entries per action, fields")
 
 
-def _container(request: Request) -> Container:
-    found: Container = request.app.state.container
-    return found
-
-
 @router.post("/alerts/scan")
 def scan(
     workspace_id: str, body: ScanIn, request: Request, session: DbSession, principal: CurrentPrincipal
@@ -88,7 +83,7 @@ def scan(
     principal.require(Permission.OVERSIGHT)
     today = now().date()
     created = alerts.scan(session, workspace_id, body.days or [today - timedelta(days=1), today])
-    container = _container(request)
+    container = container_of(request)
     alerts.publish(session, created, container.alert_webhook)
     keyring = container.vault.open(session, workspace_id)
     return [AlertOut.of(row, keyring) for row in created]
@@ -104,7 +99,7 @@ def list_alerts(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AlertOut]:
     principal.require(Permission.OVERSIGHT)
-    keyring = _container(request).vault.open(session, workspace_id)
+    keyring = container_of(request).vault.open(session, workspace_id)
     return [AlertOut.of(row, keyring) for row in alerts.listed(session, workspace_id, status, limit)]
 
 
@@ -120,7 +115,7 @@ def change_alert(
 ) -> AlertOut:
     """Acknowledge (someone looks into it) or resolve (with the reason)."""
     principal.require(Permission.OVERSIGHT)
-    keyring = _container(request).vault.open(session, workspace_id)
+    keyring = container_of(request).vault.open(session, workspace_id)
     row = alerts.change(session, keyring, workspace_id, alert_id, body.status, body.reason, principal.actor)
     trail.record(Event(rules.action("api", "alert", body.status), target=f"alert:{alert_id}"))
     return AlertOut.of(row, keyring)

@@ -17,6 +17,7 @@ from obhut.access.policies import FIELD_CATEGORIES
 from obhut.access.rules import ReadPlan
 from obhut.audit import rules, service
 from obhut.audit.service import Context, Event
+from obhut.container import container_of
 from obhut.kit.db import unit_of_work
 from obhut.kit.errors import ObhutError
 from obhut.kit.ids import new_id
@@ -85,15 +86,14 @@ def context_of(request: Request, actor: str, role: str) -> Context:
 
 def trail_for(request: Request, session: Session, workspace_id: str, actor: str, role: str) -> Trail:
     """A trail for a request that has no principal yet (a sign-in)."""
-    vault: Vault = request.app.state.container.vault
-    return Trail(session, vault, workspace_id, context_of(request, actor, role))
+    return Trail(session, container_of(request).vault, workspace_id, context_of(request, actor, role))
 
 
 def record_apart(request: Request, workspace_id: str, event: Event, context: Context | None = None) -> None:
     """An event of a request that fails (a refused sign-in, a denied search), in a transaction of its own:
     the request's own is rolled back. Without a context the caller is anonymous. A term (the account name
     tried, the value searched for) is kept as a keyed hash only."""
-    container = request.app.state.container
+    container = container_of(request)
     with unit_of_work(container.sessions) as session:
         try:
             keyring: Keyring | None = container.vault.open(session, workspace_id)

@@ -20,7 +20,7 @@ from obhut.audit.dependencies import AuditTrail
 from obhut.audit.models import AuditEntry
 from obhut.audit.schemas import EntryFilter
 from obhut.audit.service import Event
-from obhut.container import Container
+from obhut.container import container_of
 from obhut.kit.clock import now
 from obhut.kit.web import DbSession
 
@@ -77,18 +77,13 @@ class ProofOut(BaseModel):
     checkpoint: str = Field(description="The signed checkpoint (C2SP signed note) the proof leads to")
 
 
-def _container(request: Request) -> Container:
-    found: Container = request.app.state.container
-    return found
-
-
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
 def _sequenced(request: Request, workspace_id: str) -> None:
     """Entries still waiting are placed first, so a reader sees everything committed before the request."""
-    container = _container(request)
+    container = container_of(request)
     service.sequence_all(container.sessions, container.vault, workspace_id, container.checkpoint_sinks)
 
 
@@ -98,7 +93,7 @@ Wanted = Annotated[EntryFilter, Query()]
 def _subject(request: Request, session: DbSession, workspace_id: str, wanted: EntryFilter) -> str | None:
     if wanted.customer_id is None:
         return wanted.customer
-    return service.pseudonym(_container(request).vault.open(session, workspace_id), wanted.customer_id)
+    return service.pseudonym(container_of(request).vault.open(session, workspace_id), wanted.customer_id)
 
 
 @router.get("/entries")
@@ -209,7 +204,7 @@ def access_report(
     (part of a data-subject access request). Needs `oversight:read`; the report itself is recorded."""
     principal.require(Permission.OVERSIGHT)
     language = lang or rules.language_of(request.headers.get("accept-language", ""))
-    keyring = _container(request).vault.open(session, workspace_id)
+    keyring = container_of(request).vault.open(session, workspace_id)
     everything = repository.entries(workspace_id, EntryFilter(), service.pseudonym(keyring, customer_id)).limit(None)
     query = everything.execution_options(yield_per=1000)  # every entry about them, however many
     titles = policies(request).purposes(session, workspace_id)

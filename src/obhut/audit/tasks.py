@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from obhut.audit import alerts, merkle, rules, service
@@ -160,11 +160,6 @@ def _ends(report: Report, signed_size: int, size: int) -> None:
         report.bad(size, f"the log was truncated: checkpoint {signed_size} covers entries beyond {size}")
     elif size > signed_size:
         report.bad(signed_size, f"entries from {signed_size} on are covered by no signed checkpoint (inserted?)")
-
-
-def unsequenced(session: Session, workspace_id: str) -> int:
-    query = select(func.count()).where(AuditEntry.workspace_id == workspace_id, AuditEntry.seq.is_(None))
-    return int(session.scalar(query) or 0)
 
 
 class Background(threading.Thread):

@@ -19,7 +19,7 @@ from obhut.audit.service import Event
 from obhut.consent import rules, service
 from obhut.consent.models import ConsentChain, ConsentEvent, ConsentNotice, ConsentPurpose
 from obhut.consent.rules import Channel, Kind, LegalBasis
-from obhut.container import Container
+from obhut.container import container_of
 from obhut.kit.clock import now
 from obhut.kit.web import DbSession
 from obhut.vault.keyring import Keyring
@@ -110,8 +110,7 @@ class LedgerOut(BaseModel):
 
 
 def _keyring(request: Request, session: DbSession, workspace_id: str) -> Keyring:
-    container: Container = request.app.state.container
-    return container.vault.open(session, workspace_id)
+    return container_of(request).vault.open(session, workspace_id)
 
 
 @router.put("/purposes/{key}", tags=["consent"])

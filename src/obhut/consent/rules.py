@@ -43,6 +43,7 @@ class Channel(StrEnum):
 
 
 GENESIS = "0" * 64
+UNKNOWN_PURPOSE = "unknown purpose"  # not in the catalogue: no consent can allow it
 _STANDING_NO = frozenset({Kind.OBJECTED, Kind.WITHDRAWN, Kind.DENIED})  # the `prev` of a customer's first event
 
 

@@ -55,13 +55,6 @@ def purpose(session: Session, workspace_id: str, key: str) -> ConsentPurpose:
     return found
 
 
-def current_major(session: Session, workspace_id: str, purpose_key: str) -> int | None:
-    query = select(ConsentNotice.major).where(
-        ConsentNotice.workspace_id == workspace_id, ConsentNotice.purpose_key == purpose_key
-    )
-    return session.scalar(query.order_by(ConsentNotice.major.desc()).limit(1))
-
-
 def notice(session: Session, workspace_id: str, purpose_key: str, version: str, language: str) -> ConsentNotice:
     found = session.get(ConsentNotice, (workspace_id, purpose_key, version, language))
     if found is None:
@@ -159,23 +152,27 @@ def check(session: Session, workspace_id: str, customer_id: str, purpose_key: st
         .one_or_none()
     )
     if row is None:
-        return Decision(allowed=False, reason="unknown purpose")
+        return Decision(allowed=False, reason=rules.UNKNOWN_PURPOSE)
     basis, kind, until, seen_major, major = row
     latest = None if kind is None else rules.Latest(Kind(kind), until, seen_major)
     return rules.decide(LegalBasis(basis), latest, major if basis == LegalBasis.CONSENT else None, now())
 
 
-def require(session: Session, workspace_id: str, customer_id: str, purpose_key: str) -> None:
+def require(
+    session: Session, workspace_id: str, customer_id: str, purpose_key: str, *, uncatalogued_ok: bool = False
+) -> None:
+    """Refuses (403 consent-required) unless the customer's data may be used for the purpose now.
+    `uncatalogued_ok`: a purpose outside the consent catalogue is not consent's to refuse."""
     decision = check(session, workspace_id, customer_id, purpose_key)
-    if not decision.allowed:
+    if not decision.allowed and not (uncatalogued_ok and decision.reason == rules.UNKNOWN_PURPOSE):
         raise ConsentRequiredError(f"the customer's data may not be used for '{purpose_key}': {decision.reason}")
 
 
 def enforce(session: Session, workspace_id: str, customer_id: str, purpose_key: str | None) -> None:
     """For reads by staff: a purpose in the consent catalogue must be allowed for this customer now; the
     staff purposes that are not in it (support, billing, ...) are governed by the access policy alone."""
-    if purpose_key is not None and session.get(ConsentPurpose, (workspace_id, purpose_key)) is not None:
-        require(session, workspace_id, customer_id, purpose_key)
+    if purpose_key is not None:
+        require(session, workspace_id, customer_id, purpose_key, uncatalogued_ok=True)
 
 
 def ledger(session: Session, workspace_id: str, customer_id: str) -> list[ConsentEvent]:

@@ -14,12 +14,12 @@ from obhut.audit import rules as audit
 from obhut.audit.dependencies import AuditTrail, record_apart
 from obhut.audit.service import Event
 from obhut.consent import service as consent
+from obhut.container import container_of
 from obhut.customers.schemas import CustomerFields, CustomerOut, Erased, Lookup, LookupResult
 from obhut.customers.service import CustomerService
 from obhut.kit.errors import ForbiddenError
 from obhut.kit.web import DbSession
 from obhut.vault.keyring import Keyring
-from obhut.vault.service import Vault
 
 router = APIRouter(prefix="/workspaces/{workspace_id}/customers", tags=["customers"])
 
@@ -33,13 +33,11 @@ class BreakGlassIn(BaseModel):
 
 def _keyring(request: Request, session: DbSession, workspace_id: str) -> Keyring:
     """Opened once per request, for the read and for its log entry."""
-    vault: Vault = request.app.state.container.vault
-    return vault.open(session, workspace_id)
+    return container_of(request).vault.open(session, workspace_id)
 
 
 def _service(request: Request) -> CustomerService:
-    service: CustomerService = request.app.state.container.customers
-    return service
+    return container_of(request).customers
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -55,8 +53,9 @@ def create_customer(
     """Creates a customer; the reply shows it as the caller's role may see it (masked without a purpose)."""
     principal.require(Permission.CUSTOMERS_WRITE)
     record = _service(request).create(session, workspace_id, body.supplied())
-    view = _service(request).view(session, workspace_id, record.id, plan)
-    trail.viewed("create", plan, [(view.id, view.disclosure)])
+    keyring = _keyring(request, session, workspace_id)
+    view = _service(request).view(session, workspace_id, record.id, plan, keyring)
+    trail.viewed("create", plan, [(view.id, view.disclosure)], keyring=keyring)
     return CustomerOut.of(view)
 
 
@@ -86,8 +85,9 @@ def update_customer(
     """Fields present in the body are set; `null` clears one; absent fields stay as they are."""
     principal.require(Permission.CUSTOMERS_WRITE)
     _service(request).update(session, workspace_id, customer_id, body.supplied())
-    view = _service(request).view(session, workspace_id, customer_id, plan)
-    trail.viewed("update", plan, [(view.id, view.disclosure)])
+    keyring = _keyring(request, session, workspace_id)
+    view = _service(request).view(session, workspace_id, customer_id, plan, keyring)
+    trail.viewed("update", plan, [(view.id, view.disclosure)], keyring=keyring)
     return CustomerOut.of(view)
 
 
@@ -157,8 +157,8 @@ def break_glass(
     """Reveals every field beyond policy for a role allowed to break glass; recorded for the privacy officer."""
     del plan  # the caller's ordinary decision is taken (and checked) first; break-glass widens it
     service = _service(request)
-    keyring = request.app.state.container.vault.open(session, workspace_id)
+    keyring = _keyring(request, session, workspace_id)
     widened = policies(request).break_glass(session, keyring, principal, customer_id, body.purpose, body.justification)
-    view = service.view(session, workspace_id, customer_id, widened)
-    trail.viewed("break-glass", widened, [(view.id, view.disclosure)])
+    view = service.view(session, workspace_id, customer_id, widened, keyring)
+    trail.viewed("break-glass", widened, [(view.id, view.disclosure)], keyring=keyring)
     return CustomerOut.of(view)

@@ -168,10 +168,6 @@ class Keyring:
         self._ciphers.update(ciphers)
         return ciphers
 
-    def forget(self, subject_id: str) -> None:
-        """Drops a customer's opened cipher (their data key is being destroyed)."""
-        self._ciphers.pop(subject_id, None)
-
     def subject(self, subject_id: str) -> SubjectCipher:
         return self.subjects([subject_id])[subject_id]
 
