@@ -13,9 +13,13 @@ from obhut.access.policies import PolicyService
 from obhut.audit.adapters.file import FileSink
 from obhut.audit.adapters.webhook import AlertWebhook, WebhookSink
 from obhut.audit.ports import CheckpointSink
+from obhut.consent import service as consent
 from obhut.customers.service import CustomerService
 from obhut.kit.db import build_engine, session_factory
 from obhut.kit.settings import Settings
+from obhut.outbox.adapters.nats import NatsPublisher
+from obhut.outbox.adapters.webhook import WebhookSender
+from obhut.outbox.tasks import Relay, RelayConfig
 from obhut.vault.cache import KeyCache
 from obhut.vault.providers import build_providers
 from obhut.vault.service import Vault
@@ -34,6 +38,16 @@ class Container:
     checkpoint_sinks: list[CheckpointSink]
     alert_webhook: AlertWebhook | None
 
+    def relay(self) -> Relay:
+        """The outbox relay with the destinations configured; build one per event loop."""
+        settings = self.settings
+        publisher = None
+        if settings.nats_url:
+            publisher = NatsPublisher(settings.nats_url, settings.nats_stream, settings.nats_subject_prefix)
+        config = RelayConfig(settings.outbox_batch, settings.webhook_retry_seconds, settings.webhook_max_attempts)
+        sender = WebhookSender(settings.webhook_timeout_seconds)
+        return Relay(self.sessions, self.vault, consent_allows, publisher, sender, config)
+
     def close(self) -> None:
         self.engine.dispose()
         self.keystore_engine.dispose()
@@ -43,6 +57,10 @@ def container_of(request: Request) -> Container:
     """The container the application was built with (`create_app` keeps it in the app's state)."""
     found: Container = request.app.state.container
     return found
+
+
+def consent_allows(session: Session, workspace_id: str, customer_id: str, purpose: str) -> bool:
+    return consent.check(session, workspace_id, customer_id, purpose).allowed
 
 
 def build(settings: Settings) -> Container:

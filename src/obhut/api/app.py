@@ -18,6 +18,7 @@ from obhut.container import Container, build
 from obhut.customers.endpoints import router as customers_router
 from obhut.kit.settings import Settings
 from obhut.kit.web import install_problem_handlers
+from obhut.outbox.endpoints import router as outbox_router
 from obhut.workspaces.endpoints import router as workspaces_router
 
 API_PREFIX = "/api/v1"
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     api.include_router(audit_router)
     api.include_router(alerts_router)
     api.include_router(consent_router)
+    api.include_router(outbox_router)
 
     @api.get("/health", tags=["meta"])
     def health() -> dict[str, str]:

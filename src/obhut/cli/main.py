@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import asyncio
+import signal
+import threading
 from functools import partial
 
 import typer
@@ -11,8 +14,11 @@ from obhut.audit.tasks import Background
 from obhut.cli import audit, customers, keys, staff, workspaces
 from obhut.cli.context import console, container
 from obhut.consent import tasks as consent_tasks
+from obhut.container import Container
 from obhut.kit.db import unit_of_work
 from obhut.kit.settings import Settings
+from obhut.outbox import tasks as relay_tasks
+from obhut.outbox.tasks import RelayThread
 from obhut.workspaces import service as workspaces_service
 
 app = typer.Typer(help="Obhut: privacy-first customer identity and data platform.", no_args_is_help=True)
@@ -47,23 +53,58 @@ def serve(
                 print(issued.token, flush=True)  # noqa: T201 - stdout, where it can be captured
         settings = built.settings
         console.print(f"Obhut on http://{host or settings.host}:{port or settings.port}{'/api/v1/docs'}")
-        sequencer = None
-        if settings.audit_sequence_seconds > 0:
-            sequencer = Background(
+        background = _background(built)
+        try:
+            uvicorn.run(create_app(container=built), host=host or settings.host, port=port or settings.port)
+        finally:
+            for thread in background:
+                thread.stop()
+
+
+def _background(built: Container, *, relay: bool = True) -> list[Background | RelayThread]:
+    """The periodic work beside the API: checkpoints, scans and consent expiry; and the outbox relay."""
+    settings, threads = built.settings, list[Background | RelayThread]()
+    if settings.audit_sequence_seconds > 0:
+        jobs = [partial(consent_tasks.expire_all, built.sessions, built.vault)]
+        threads.append(
+            Background(
                 built.sessions,
                 built.vault,
                 built.checkpoint_sinks,
                 built.alert_webhook,
                 settings.audit_sequence_seconds,
                 settings.audit_scan_seconds,
-                jobs=[partial(consent_tasks.expire_all, built.sessions, built.vault)],
+                jobs=jobs,
             )
-            sequencer.start()
+        )
+    if relay and settings.outbox_relay_seconds > 0:
+        threads.append(RelayThread(built.relay(), settings.outbox_relay_seconds))
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+@app.command()
+def worker(
+    idle: float = typer.Option(0.2, help="Seconds the relay rests when nothing is waiting"),
+) -> None:
+    """Run the scheduled work without the API: the outbox relay (NATS, webhooks, retries) in the foreground,
+    checkpoints, scans and consent expiry beside it. Stops on Ctrl-C or SIGTERM; safe to kill at any time."""
+    with container() as built:
+        background = _background(built, relay=False)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        console.print(
+            "Obhut worker: relaying the outbox"
+            + (" to NATS and webhooks" if built.settings.nats_url else " to webhooks")
+        )
         try:
-            uvicorn.run(create_app(container=built), host=host or settings.host, port=port or settings.port)
+            asyncio.run(relay_tasks.run(built.relay(), stop, idle))
+        except KeyboardInterrupt:
+            pass
         finally:
-            if sequencer is not None:
-                sequencer.stop()
+            for thread in background:
+                thread.stop()
 
 
 @db.command("upgrade")

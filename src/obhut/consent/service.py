@@ -19,6 +19,7 @@ from obhut.consent.rules import Channel, Decision, Kind, LegalBasis
 from obhut.kit.clock import now
 from obhut.kit.errors import FieldErrors, ForbiddenError, NotFoundError
 from obhut.kit.ids import new_id
+from obhut.outbox import service as outbox
 from obhut.vault.errors import SubjectShreddedError
 from obhut.vault.keyring import Keyring
 
@@ -110,6 +111,21 @@ def append(session: Session, keyring: Keyring, workspace_id: str, customer_id: s
     state.kind, state.until, state.event_id = event.kind, event.until, event.event_id
     state.notice_major = seen.major if seen else None
     session.flush()
+    outbox.emit(
+        session,
+        workspace_id,
+        f"consent.{event.kind}",
+        customer_id=customer_id,
+        purpose=event.purpose_key,
+        data={
+            "kind": event.kind,
+            "until": event.until.isoformat() if event.until else None,
+            "channel": event.channel,
+            "notice_version": event.notice_version,
+            "ledger_hash": event.hash,
+        },
+        event_id=event.event_id,
+    )
     return event
 
 

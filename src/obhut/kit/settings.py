@@ -37,6 +37,17 @@ class Settings(BaseSettings):
     audit_alert_webhook_url: str | None = Field(default=None, description="POST every new alert here (JSON)")
     audit_scan_seconds: float = Field(default=300.0, ge=0, description="How often serve scans today for alerts")
 
+    outbox_relay_seconds: float = Field(
+        default=1.0, ge=0, description="serve's relay rests this long when idle; 0: off"
+    )
+    outbox_batch: int = Field(default=1000, ge=1, le=10_000, description="Events per delivery batch")
+    nats_url: str = Field(default="", description="NATS with JetStream (nats://127.0.0.1:4222); empty: no NATS")
+    nats_stream: str = Field(default="OBHUT", description="The JetStream stream (created if missing)")
+    nats_subject_prefix: str = Field(default="obhut", description="Subjects are <prefix>.<workspace>.<type>")
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+    webhook_retry_seconds: float = Field(default=10.0, ge=0, description="First retry; doubles, at most an hour")
+    webhook_max_attempts: int = Field(default=8, ge=1, description="Then a delivery is dead until replayed")
+
     key_provider: str = "local"
     key_file: Path | None = None
     allow_local_keys: bool = False

@@ -8,6 +8,7 @@ from obhut.audit import models as _audit  # noqa: F401
 from obhut.consent import models as _consent  # noqa: F401
 from obhut.customers import models as _customers  # noqa: F401
 from obhut.kit.db import Base, KeystoreBase, build_engine
+from obhut.outbox import models as _outbox  # noqa: F401
 from obhut.vault import models as _vault  # noqa: F401
 from obhut.workspaces import models as _workspaces  # noqa: F401
 
