@@ -56,11 +56,11 @@ class Receiver:
         return [r.headers["webhook-id"] for r in self.received]
 
     def wait_for(self, count: int, timeout: float = 60.0) -> None:
-        """Polls until `count` deliveries arrived (a test waits on the outcome, not on time)."""
+        """Polls until `count` distinct events arrived (a test waits on the outcome, not on time)."""
         deadline = time.monotonic() + timeout
-        while len(self.received) < count:
+        while len(set(self.ids())) < count:
             if time.monotonic() > deadline:
-                raise AssertionError(f"{len(self.received)} of {count} deliveries arrived")
+                raise AssertionError(f"{len(set(self.ids()))} of {count} events arrived")
             time.sleep(0.05)
 
 

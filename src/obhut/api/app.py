@@ -14,6 +14,8 @@ from obhut.access.sso_endpoints import router as sso_router
 from obhut.audit.alert_endpoints import router as alerts_router
 from obhut.audit.endpoints import router as audit_router
 from obhut.consent.endpoints import router as consent_router
+from obhut.consent.preference_endpoints import router as preferences_router
+from obhut.consent.statistics_endpoints import router as consent_statistics_router
 from obhut.container import Container, build
 from obhut.customers.endpoints import router as customers_router
 from obhut.kit.settings import Settings
@@ -54,6 +56,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     api.include_router(audit_router)
     api.include_router(alerts_router)
     api.include_router(consent_router)
+    api.include_router(preferences_router)
+    api.include_router(consent_statistics_router)
     api.include_router(outbox_router)
 
     @api.get("/health", tags=["meta"])

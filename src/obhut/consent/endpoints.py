@@ -10,11 +10,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from obhut.access.dependencies import CurrentPrincipal
 from obhut.access.rules import Permission
 from obhut.audit import rules as audit
-from obhut.audit.dependencies import AuditTrail
+from obhut.audit.dependencies import AuditTrail, Trail
 from obhut.audit.service import Event
 from obhut.consent import rules, service
 from obhut.consent.models import ConsentChain, ConsentEvent, ConsentNotice, ConsentPurpose
@@ -166,27 +167,43 @@ def record_event(
     `Sec-GPC: 1` also records an objection to every sale-or-sharing purpose."""
     principal.require(Permission.CUSTOMERS_WRITE)
     keyring = _keyring(request, session, workspace_id)
-    source = (request.client.host if request.client else "", request.headers.get("user-agent", ""))
-    changes = [
-        service.Change(
-            body.purpose,
-            body.kind,
-            body.channel,
-            principal.actor,
-            body.language,
-            body.notice_version,
-            body.until,
-            source,
-        )
-    ]
-    if sec_gpc == "1":
+    change = service.Change(
+        body.purpose,
+        body.kind,
+        body.channel,
+        principal.actor,
+        body.language,
+        body.notice_version,
+        body.until,
+        source_of(request),
+    )
+    return record_changes(session, keyring, trail, customer_id, change, gpc=sec_gpc == "1")
+
+
+def source_of(request: Request) -> tuple[str, str]:
+    """Where a consent event came from (address, user agent): sealed under the customer's key in the ledger."""
+    return (request.client.host if request.client else "", request.headers.get("user-agent", ""))
+
+
+def record_changes(
+    session: Session, keyring: Keyring, trail: Trail, customer_id: str, change: service.Change, *, gpc: bool
+) -> Recorded:
+    """Appends the change, with Global Privacy Control (`gpc`) also an objection to every sale-or-sharing
+    purpose; logs each event and answers with their receipts. For staff acting for a customer and for the
+    customer in the preference centre alike."""
+    workspace_id = keyring.workspace_id
+    changes = [change]
+    if gpc:
         objections = session.scalars(
             select(ConsentPurpose.key).where(
                 ConsentPurpose.workspace_id == workspace_id, ConsentPurpose.sale_or_sharing.is_(True)
             )
         ).all()
-        changes += [service.Change(k, Kind.OBJECTED, body.channel, principal.actor, source=source) for k in objections]
-    events = [service.append(session, keyring, workspace_id, customer_id, change) for change in changes]
+        changes += [
+            service.Change(k, Kind.OBJECTED, change.channel, change.actor, change.language, source=change.source)
+            for k in objections
+        ]
+    events = [service.append(session, keyring, workspace_id, customer_id, c) for c in changes]
     for event in events:
         verb = audit.action("api", "consent", event.kind)
         trail.record(Event(verb, customer_id=customer_id, purpose=event.purpose_key), keyring)

@@ -49,10 +49,17 @@ class Change:
         return f"Change({self.purpose!r}, {self.kind.value!r})"
 
 
+def _kept(session: Session, row: object) -> None:
+    """Holds a catalogue row for the rest of the transaction: the identity map only keeps rows somebody
+    references, and a bulk of appends would otherwise load the same purpose and notice once per event."""
+    session.info.setdefault("consent.catalogue", {})[id(row)] = row
+
+
 def purpose(session: Session, workspace_id: str, key: str) -> ConsentPurpose:
     found = session.get(ConsentPurpose, (workspace_id, key))
     if found is None:
         raise NotFoundError(f"no purpose '{key}' in the consent catalogue of workspace '{workspace_id}'")
+    _kept(session, found)
     return found
 
 
@@ -60,6 +67,7 @@ def notice(session: Session, workspace_id: str, purpose_key: str, version: str, 
     found = session.get(ConsentNotice, (workspace_id, purpose_key, version, language))
     if found is None:
         raise NotFoundError(f"no notice {version} ({language}) for purpose '{purpose_key}'")
+    _kept(session, found)
     return found
 
 
@@ -239,14 +247,14 @@ def expire_due(session: Session, keyring: Keyring, workspace_id: str) -> int:
 
 
 # --- receipts --------------------------------------------------------------------------------------------
-def _b64url(data: bytes) -> str:
+def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def public_jwk(keyring: Keyring) -> dict[str, str]:
     signer = keyring.signer(RECEIPT_KEY)
-    return {"kty": "OKP", "crv": "Ed25519", "x": _b64url(signer.public_key), "use": "sig", "alg": "Ed25519",
-            "kid": _b64url(signer.public_key[:8])}  # fmt: skip
+    return {"kty": "OKP", "crv": "Ed25519", "x": b64url(signer.public_key), "use": "sig", "alg": "Ed25519",
+            "kid": b64url(signer.public_key[:8])}  # fmt: skip
 
 
 def receipt(session: Session, keyring: Keyring, workspace_id: str, event: ConsentEvent) -> str:
@@ -282,7 +290,13 @@ def receipt(session: Session, keyring: Keyring, workspace_id: str, event: Consen
         "how_to_withdraw": HOW_TO_WITHDRAW,
         "ledger_hash": event.hash,
     }
-    signer = keyring.signer(RECEIPT_KEY)
-    header = {"alg": "Ed25519", "typ": "consent-receipt+jwt", "kid": public_jwk(keyring)["kid"]}
-    signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
-    return f"{signing_input}.{_b64url(signer.sign(signing_input.encode()))}"
+    return compact_jws(keyring, RECEIPT_KEY, "consent-receipt+jwt", claims)
+
+
+def compact_jws(keyring: Keyring, key_name: str, typ: str, claims: dict[str, Any]) -> str:
+    """`claims` as a compact JWS (alg Ed25519) under the workspace's key for `key_name`: the signature comes
+    from the vault; only the framing is assembled here."""
+    signer = keyring.signer(key_name)
+    header = {"alg": "Ed25519", "typ": typ, "kid": b64url(signer.public_key[:8])}
+    signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
+    return f"{signing_input}.{b64url(signer.sign(signing_input.encode()))}"

@@ -93,6 +93,10 @@ class Signer:
     def sign(self, message: bytes) -> bytes:
         return self._key.sign(message)
 
+    def verify(self, message: bytes, signature: bytes) -> bool:
+        """Whether `signature` is this key's over `message` (a signed link coming back, for one)."""
+        return signature_valid(self.public_key, message, signature)
+
     def __repr__(self) -> str:
         return f"Signer(public={self.public_key.hex()[:16]}...)"
 

@@ -25,7 +25,9 @@ class NatsPublisher:
 
     async def _jetstream(self) -> JetStreamContext:
         if self._js is None or self._client is None or self._client.is_closed:
-            self._client = await nats.connect(self._url, connect_timeout=3, max_reconnect_attempts=3)
+            self._client = await nats.connect(
+                self._url, connect_timeout=3, max_reconnect_attempts=2, reconnect_time_wait=0.5
+            )
             self._js = self._client.jetstream(timeout=self._timeout, publish_async_max_pending=8192)
             try:
                 await self._js.stream_info(self._stream)
