@@ -16,6 +16,7 @@ BENCHES = [
     ["bench_audit.py", "--count", "100000", "--proof-size", "1000000"],
     ["bench_detect.py", "--seed", "7"],
     ["bench_consent.py", "--customers", "1000000"],
+    ["bench_outbox.py"],
 ]
 
 

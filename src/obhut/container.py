@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -14,6 +14,7 @@ from obhut.audit.adapters.file import FileSink
 from obhut.audit.adapters.webhook import AlertWebhook, WebhookSink
 from obhut.audit.ports import CheckpointSink
 from obhut.consent import service as consent
+from obhut.consent.cache import ConsentIndex, Listener
 from obhut.customers.service import CustomerService
 from obhut.kit.db import build_engine, session_factory
 from obhut.kit.settings import Settings
@@ -37,6 +38,8 @@ class Container:
     throttle: Throttle
     checkpoint_sinks: list[CheckpointSink]
     alert_webhook: AlertWebhook | None
+    _consent_index: ConsentIndex | None = field(default=None, init=False)
+    _listener: Listener | None = field(default=None, init=False)
 
     def relay(self) -> Relay:
         """The outbox relay with the destinations configured; build one per event loop."""
@@ -48,7 +51,22 @@ class Container:
         sender = WebhookSender(settings.webhook_timeout_seconds)
         return Relay(self.sessions, self.vault, consent_allows, publisher, sender, config)
 
+    def consent_index(self) -> ConsentIndex:
+        """The in-process consent check, built on first use; on PostgreSQL it listens for the changes of
+        other processes and stays empty (every check reads the database) until it does."""
+        if self._consent_index is None:
+            postgres = self.engine.dialect.name == "postgresql"
+            self._consent_index = ConsentIndex(self.sessions)
+            if postgres:
+                self._consent_index.clear(active=False)
+                url = self.engine.url.set(drivername="postgresql")
+                self._listener = Listener(self._consent_index, url.render_as_string(hide_password=False))
+                self._listener.start()
+        return self._consent_index
+
     def close(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
         self.engine.dispose()
         self.keystore_engine.dispose()
 

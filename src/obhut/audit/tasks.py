@@ -180,11 +180,11 @@ class Background(threading.Thread):
         super().__init__(name="obhut-background", daemon=True)
         self._sessions, self._vault, self._sinks, self._webhook = sessions, vault, sinks, webhook
         self._every, self._scan_every, self._jobs = every, scan_every, jobs
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
         scanned = time.monotonic()
-        while not self._stop.wait(self._every):
+        while not self._halt.wait(self._every):
             try:
                 self.sequence()
                 if self._scan_every and time.monotonic() - scanned >= self._scan_every:
@@ -210,5 +210,5 @@ class Background(threading.Thread):
                 alerts.publish(session, alerts.scan(session, workspace_id, [today]), self._webhook)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(timeout=10)

@@ -17,7 +17,7 @@ from obhut.access.rules import Permission
 from obhut.audit import rules as audit
 from obhut.audit.dependencies import AuditTrail, Trail
 from obhut.audit.service import Event
-from obhut.consent import rules, service
+from obhut.consent import cache, rules, service
 from obhut.consent.models import ConsentChain, ConsentEvent, ConsentNotice, ConsentPurpose
 from obhut.consent.rules import Channel, Kind, LegalBasis
 from obhut.container import container_of
@@ -124,6 +124,7 @@ def define_purpose(
     for name, value in body.model_dump().items():
         setattr(row, name, " ".join(value) if isinstance(value, list) else value)
     row.updated_at = now()
+    cache.changed(session, workspace_id)  # the legal basis may have changed
     trail.record(Event(audit.action("api", "consent-purpose", "define"), target=f"purpose:{key}"))
     return {"key": key, **body.model_dump(mode="json")}
 
@@ -148,6 +149,7 @@ def publish_notice(
     )
     session.add(row)
     session.flush()
+    cache.changed(session, workspace_id)  # a new major makes earlier consents lapse
     trail.record(Event(audit.action("api", "consent-notice", "publish"), target=f"notice:{key}:{body.version}"))
     return {"purpose": key, "version": row.version, "language": row.language, "sha256": row.text_hash}
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
-from obhut.consent import rules
+from obhut.consent import cache, rules
 from obhut.consent.models import ConsentChain, ConsentEvent, ConsentNotice, ConsentPurpose, ConsentState
 from obhut.consent.rules import Channel, Decision, Kind, LegalBasis
 from obhut.kit.clock import now
@@ -119,6 +119,7 @@ def append(session: Session, keyring: Keyring, workspace_id: str, customer_id: s
     state.kind, state.until, state.event_id = event.kind, event.until, event.event_id
     state.notice_major = seen.major if seen else None
     session.flush()
+    cache.changed(session, workspace_id, customer_id)
     outbox.emit(
         session,
         workspace_id,
@@ -241,6 +242,7 @@ def expire_due(session: Session, keyring: Keyring, workspace_id: str) -> int:
             append(session, keyring, workspace_id, state.customer_id, change)
         except NotFoundError:  # an erased customer: nothing to use any more, and their key is gone
             session.delete(state)
+            cache.changed(session, workspace_id, state.customer_id)
             continue
         recorded += 1
     return recorded

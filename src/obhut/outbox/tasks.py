@@ -208,11 +208,11 @@ class RelayThread(threading.Thread):
     def __init__(self, relay: Relay, idle: float) -> None:
         super().__init__(name="obhut-outbox-relay", daemon=True)
         self._relay, self._idle = relay, idle
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        asyncio.run(run(self._relay, self._stop, self._idle))
+        asyncio.run(run(self._relay, self._halt, self._idle))
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(timeout=10)

@@ -1,0 +1,215 @@
+"""The consent check in process: a decision from memory in a few microseconds, for the paths that check
+consent per record in bulk (personalisation, exports), kept exact by dropping what a change touches.
+
+- A change committed in this process drops the customer's entry in the commit itself (an `after_commit`
+  hook on the sessions the index was built with), so the very next check reloads from the database.
+- A change committed by another process reaches this one through PostgreSQL `NOTIFY` (sent once per
+  transaction, on commit); the listener drops the entries it names. Until the listener is connected, and
+  after it loses its connection, the index holds nothing and every check reads the database.
+- A load that raced with a change is not kept: loads remember the generation they started in.
+- On SQLite there is one process (`make run`); the `worker` writes no consent the index would hold wrong
+  (expiry is decided from the stored end time), so the in-process hooks are enough.
+
+The database check (`service.check`, `require`) stays the authority for a single use at the edge."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from datetime import datetime
+
+import psycopg
+from sqlalchemy import event, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from obhut.consent import rules
+from obhut.consent.models import ConsentNotice, ConsentPurpose, ConsentState
+from obhut.consent.rules import Decision, Kind, Latest, LegalBasis
+from obhut.kit.clock import now
+
+log = logging.getLogger("obhut.consent")
+CHANNEL = "obhut_consent"
+_CHANGES = "consent.changes"  # session.info: what this transaction changed, as (workspace, customer or "")
+_NO_PURPOSE = Decision(allowed=False, reason=rules.UNKNOWN_PURPOSE)
+
+
+def changed(session: Session, workspace_id: str, customer_id: str = "") -> None:
+    """Marks a change for the indexes (every process's): a customer's consent, or ("") the workspace's
+    catalogue. Called by the writers in the change's transaction."""
+    session.info.setdefault(_CHANGES, set()).add((workspace_id, customer_id))
+
+
+def _payloads(changes: Iterable[tuple[str, str]]) -> list[str]:
+    """NOTIFY payloads of at most about 7,000 bytes (PostgreSQL's limit is 8,000): `ws customer` lines."""
+    out, current = [], ""
+    for workspace_id, customer_id in sorted(changes):
+        line = f"{workspace_id} {customer_id}\n"
+        if len(current) + len(line) > 7000:  # noqa: PLR2004
+            out.append(current)
+            current = ""
+        current += line
+    return [*out, current] if current else out
+
+
+_COMMITTED = "consent.committed"  # what the transaction committing now changed, for the indexes' hooks
+
+
+@event.listens_for(Session, "before_commit")
+def _notify(session: Session) -> None:
+    """Tells the other processes (PostgreSQL delivers it only if this transaction commits), and hands the
+    changes to this process's indexes, which read them once the commit is done."""
+    changes = session.info.pop(_CHANGES, None)
+    session.info[_COMMITTED] = changes
+    if changes and session.get_bind().dialect.name == "postgresql":
+        for payload in _payloads(changes):
+            session.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": payload})
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop(session: Session) -> None:
+    session.info.pop(_CHANGES, None)
+    session.info.pop(_COMMITTED, None)
+
+
+class ConsentIndex:
+    def __init__(self, sessions: sessionmaker[Session], capacity: int = 1_000_000) -> None:
+        self._sessions, self.capacity = sessions, capacity
+        self._purposes: dict[tuple[str, str], tuple[LegalBasis, int | None]] = {}
+        self._states: dict[tuple[str, str], dict[str, Latest]] = {}
+        self._lock = threading.Lock()
+        self._generation = 0
+        self.active = True  # False while changes from other processes could be missed
+        event.listen(sessions, "after_commit", self._after_commit)
+
+    def decide(self, workspace_id: str, customer_id: str, purpose_key: str, at: datetime | None = None) -> Decision:
+        """Whether the customer's data may be used for the purpose at `at` (now): the same decision as the
+        database check, from memory once loaded."""
+        about = self._purposes.get((workspace_id, purpose_key))
+        if about is None:
+            about = self._load_purpose(workspace_id, purpose_key)
+            if about is None:
+                return _NO_PURPOSE
+        states = self._states.get((workspace_id, customer_id))
+        if states is None:
+            states = self._load_customer(workspace_id, customer_id)
+        basis, major = about
+        return rules.decide(basis, states.get(purpose_key), major, at or now())
+
+    def allowed(self, workspace_id: str, customer_id: str, purpose_key: str) -> bool:
+        return self.decide(workspace_id, customer_id, purpose_key).allowed
+
+    # --- loading ------------------------------------------------------------------------------------------
+    def _keep(self, generation: int, store: dict[tuple[str, str], object], key: tuple[str, str], value: object) -> None:
+        with self._lock:
+            if self.active and generation == self._generation:  # nothing changed while it loaded
+                if len(store) >= self.capacity:
+                    del store[next(iter(store))]  # the oldest entry
+                store[key] = value
+
+    def _load_purpose(self, workspace_id: str, purpose_key: str) -> tuple[LegalBasis, int | None] | None:
+        generation = self._generation
+        with self._sessions() as session:
+            basis = session.scalar(
+                select(ConsentPurpose.legal_basis).where(
+                    ConsentPurpose.workspace_id == workspace_id, ConsentPurpose.key == purpose_key
+                )
+            )
+            major = session.scalar(
+                select(ConsentNotice.major)
+                .where(ConsentNotice.workspace_id == workspace_id, ConsentNotice.purpose_key == purpose_key)
+                .order_by(ConsentNotice.major.desc())
+                .limit(1)
+            )
+        if basis is None:
+            return None
+        about = (LegalBasis(basis), major if basis == LegalBasis.CONSENT else None)
+        self._keep(generation, self._purposes, (workspace_id, purpose_key), about)  # type: ignore[arg-type]
+        return about
+
+    def _load_customer(self, workspace_id: str, customer_id: str) -> dict[str, Latest]:
+        generation = self._generation
+        query = select(ConsentState.purpose_key, ConsentState.kind, ConsentState.until, ConsentState.notice_major)
+        query = query.where(ConsentState.workspace_id == workspace_id, ConsentState.customer_id == customer_id)
+        with self._sessions() as session:
+            states = {key: Latest(Kind(kind), until, major) for key, kind, until, major in session.execute(query)}
+        self._keep(generation, self._states, (workspace_id, customer_id), states)  # type: ignore[arg-type]
+        return states
+
+    def warm(self, workspace_id: str, batch: int = 50_000) -> int:
+        """Loads every stored state of the workspace (customers without one need no entry to say no... but
+        get one on their first check); how many customers."""
+        generation = self._generation
+        loaded: dict[tuple[str, str], dict[str, Latest]] = {}
+        query = select(
+            ConsentState.customer_id, ConsentState.purpose_key, ConsentState.kind, ConsentState.until,
+            ConsentState.notice_major,
+        ).where(ConsentState.workspace_id == workspace_id)  # fmt: skip
+        with self._sessions() as session:
+            for customer_id, key, kind, until, major in session.execute(query.execution_options(yield_per=batch)):
+                loaded.setdefault((workspace_id, customer_id), {})[key] = Latest(Kind(kind), until, major)
+        with self._lock:
+            if self.active and generation == self._generation:
+                self._states.update(loaded)
+        return len(loaded)
+
+    # --- forgetting ------------------------------------------------------------------------------------------
+    def forget(self, changes: Iterable[tuple[str, str]]) -> None:
+        """Drops what changed: a customer's states, or (customer "") the workspace's catalogue entries."""
+        with self._lock:
+            self._generation += 1
+            for workspace_id, customer_id in changes:
+                if customer_id:
+                    self._states.pop((workspace_id, customer_id), None)
+                else:
+                    for key in [k for k in self._purposes if k[0] == workspace_id]:
+                        del self._purposes[key]
+
+    def clear(self, *, active: bool) -> None:
+        """Forgets everything; `active=False` keeps it empty (every check reads the database) until
+        changes from other processes can be heard again."""
+        with self._lock:
+            self._generation += 1
+            self._states.clear()
+            self._purposes.clear()
+            self.active = active
+
+    def _after_commit(self, session: Session) -> None:
+        changes = session.info.get(_COMMITTED)
+        if changes:
+            self.forget(changes)
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+
+class Listener(threading.Thread):
+    """Hears the consent changes of other processes (PostgreSQL LISTEN) and drops them from the index. The
+    index is active only while it listens: before, and after a lost connection, it keeps nothing."""
+
+    def __init__(self, index: ConsentIndex, conninfo: str) -> None:
+        super().__init__(name="obhut-consent-listener", daemon=True)
+        self._index, self._conninfo = index, conninfo
+        self._halt = threading.Event()
+        self.listening = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            try:
+                with psycopg.connect(self._conninfo, autocommit=True) as connection:
+                    connection.execute(f"LISTEN {CHANNEL}")
+                    self._index.clear(active=True)  # heard from now on: what it loads stays right
+                    self.listening.set()
+                    while not self._halt.is_set():
+                        for note in connection.notifies(timeout=0.5):
+                            self._index.forget(tuple(line.split(" ", 1)) for line in note.payload.splitlines())  # type: ignore[misc]
+            except psycopg.Error as error:
+                log.warning("consent index not listening (%s): checks read the database", type(error).__name__)
+            finally:
+                self.listening.clear()
+                self._index.clear(active=False)
+            self._halt.wait(1.0)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=5)

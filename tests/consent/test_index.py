@@ -1,0 +1,109 @@
+"""The in-process consent check, on SQLite and PostgreSQL: the same decision as the database check after every
+kind of change, the first check after a withdrawal already says no, a new major notice lapses consents, and
+(PostgreSQL) a change committed by another process reaches this one's index."""
+
+from __future__ import annotations
+
+import random
+import time
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from obhut.api.app import create_app
+from obhut.consent import service
+from obhut.consent.cache import ConsentIndex
+from obhut.container import Container, build
+from obhut.kit.clock import now
+from obhut.kit.settings import Settings
+from tests.conftest import WORKSPACE, jane
+from tests.consent.test_ledger import BASE, CONSENT, NEWSLETTER, _event
+
+PURPOSES = ("newsletter", "fraud_checks", "partner_sharing")
+
+
+def _index(container: Container) -> ConsentIndex:
+    index = container.consent_index()
+    deadline = time.monotonic() + 10
+    while not index.active:  # on PostgreSQL: until its listener hears every change
+        assert time.monotonic() < deadline, "the consent index never started listening"
+        time.sleep(0.01)
+    return index
+
+
+@pytest.fixture
+def customers(client: TestClient) -> list[str]:
+    for key, body in {
+        "newsletter": NEWSLETTER,
+        "fraud_checks": {**NEWSLETTER, "legal_basis": "legitimate_interest"},
+        "partner_sharing": {**NEWSLETTER, "sale_or_sharing": True},
+    }.items():
+        assert client.put(f"{CONSENT}/purposes/{key}", json=body).status_code == 200
+        notice = {"version": "1.0", "language": "de", "text": f"Wir nutzen Ihre Daten für {key}."}
+        assert client.post(f"{CONSENT}/purposes/{key}/notices", json=notice).status_code == 201
+    return [str(client.post(f"{BASE}/customers", json=jane(external_ref=f"K-{n}")).json()["id"]) for n in range(3)]
+
+
+def _agree(container: Container, index: ConsentIndex, customers: list[str]) -> None:
+    with container.sessions() as session:
+        for customer_id in customers:
+            for key in (*PURPOSES, "unknown_purpose"):
+                assert index.decide(WORKSPACE, customer_id, key) == service.check(session, WORKSPACE, customer_id, key)
+
+
+def test_the_index_decides_as_the_database_after_every_change(
+    client: TestClient, container: Container, customers: list[str]
+) -> None:
+    index = _index(container)
+    rng = random.Random(11)
+    _agree(container, index, customers)  # loads every customer: from here on the index answers from memory
+    for _ in range(40):
+        customer_id, key = rng.choice(customers), rng.choice(PURPOSES)
+        kind = rng.choice(["granted", "denied", "withdrawn", "objected", "granted"])
+        body = {"purpose": key, "kind": kind, "notice_version": "1.0" if kind == "granted" else None}
+        if kind == "granted" and rng.random() < 0.3:
+            body["until"] = (now() + timedelta(days=rng.choice([-1, 1]))).isoformat()
+        assert client.post(f"{CONSENT}/customers/{customer_id}/events", json=body).status_code == 201
+        _agree(container, index, customers)
+    assert len(index) == len(customers)
+
+
+def test_the_first_check_after_a_withdrawal_says_no(
+    client: TestClient, container: Container, customers: list[str]
+) -> None:
+    index = _index(container)
+    customer_id = customers[0]
+    events = f"{CONSENT}/customers/{customer_id}/events"
+    client.post(events, json={"purpose": "newsletter", "kind": "granted", "notice_version": "1.0"})
+    assert index.decide(WORKSPACE, customer_id, "newsletter").allowed  # now held in memory
+    client.post(events, json={"purpose": "newsletter", "kind": "withdrawn"})
+    assert index.decide(WORKSPACE, customer_id, "newsletter").reason == "withdrawn"
+    client.post(events, json={"purpose": "newsletter", "kind": "granted", "notice_version": "1.0"})
+    assert index.allowed(WORKSPACE, customer_id, "newsletter")
+    notice = {"version": "2.0", "language": "de", "text": "Neue Bedingungen."}
+    client.post(f"{CONSENT}/purposes/newsletter/notices", json=notice)
+    assert index.decide(WORKSPACE, customer_id, "newsletter").reason == "notice changed"
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_a_change_in_another_process_reaches_the_index(
+    client: TestClient, container: Container, settings: Settings, customers: list[str]
+) -> None:
+    index = _index(container)
+    customer_id = customers[1]
+    events = f"{CONSENT}/customers/{customer_id}/events"
+    client.post(events, json={"purpose": "newsletter", "kind": "granted", "notice_version": "1.0"})
+    assert index.allowed(WORKSPACE, customer_id, "newsletter")
+    other = build(settings)  # its own engine and connections, as another process has
+    try:
+        with TestClient(create_app(container=other)) as elsewhere:
+            elsewhere.headers["Authorization"] = client.headers["Authorization"]
+            assert _event(elsewhere, customer_id, kind="withdrawn").status_code == 201
+    finally:
+        other.close()
+    deadline = time.monotonic() + 10
+    while index.allowed(WORKSPACE, customer_id, "newsletter"):  # NOTIFY arrives within milliseconds
+        assert time.monotonic() < deadline, "the other process's withdrawal never reached the index"
+        time.sleep(0.005)
+    assert index.decide(WORKSPACE, customer_id, "newsletter").reason == "withdrawn"
