@@ -212,7 +212,7 @@ def access_report(
         ReportEntry(
             at=row.at,
             who=row.role.replace("_", " "),
-            what=rules.words(language, rules.verb_of(row.action)),
+            what=rules.describe(language, row.action),
             data=[rules.words(language, c) for c in row.categories.split()],
             why=titles.get(row.purpose, row.purpose) if row.purpose else None,
             shown=rules.words(language, row.outcome),

@@ -109,6 +109,14 @@ _WORDS: dict[str, dict[str, str]] = {
         "financial": "bank and card details",
         "notes": "notes",
         "other": "an action on your record",
+        "consent:granted": "recorded your consent",
+        "consent:denied": "recorded that you declined",
+        "consent:withdrawn": "recorded your withdrawal of consent",
+        "consent:expired": "recorded that your consent ended",
+        "consent:objected": "recorded your objection",
+        "consent:read": "looked at your consent choices",
+        "consent:ledger-read": "looked at the history of your consent choices",
+        "consent:link-issue": "sent you a link to your privacy settings",
     },
     "de": {
         "read": "hat Ihre Daten angesehen",
@@ -130,6 +138,14 @@ _WORDS: dict[str, dict[str, str]] = {
         "financial": "Bank- und Kartendaten",
         "notes": "Notizen",
         "other": "eine Aktion an Ihrem Datensatz",
+        "consent:granted": "hat Ihre Einwilligung erfasst",
+        "consent:denied": "hat Ihre Ablehnung erfasst",
+        "consent:withdrawn": "hat Ihren Widerruf erfasst",
+        "consent:expired": "hat das Ende Ihrer Einwilligung erfasst",
+        "consent:objected": "hat Ihren Widerspruch erfasst",
+        "consent:read": "hat Ihre Einwilligungen angesehen",
+        "consent:ledger-read": "hat den Verlauf Ihrer Einwilligungen angesehen",
+        "consent:link-issue": "hat Ihnen einen Link zu Ihren Datenschutz-Einstellungen geschickt",
     },
 }
 
@@ -141,6 +157,14 @@ def words(language: str, key: str) -> str:
 
 def verb_of(action_name: str) -> str:
     return action_name.rsplit(":", 1)[-1]
+
+
+def describe(language: str, action_name: str) -> str:
+    """An action in the customer's words: its subject and verb where they have their own words (a consent
+    that was denied is not data that was denied), else its verb."""
+    table = _WORDS.get(language, _WORDS["en"])
+    subject_verb = ":".join(action_name.split(":")[-2:])
+    return table.get(subject_verb) or words(language, verb_of(action_name))
 
 
 def language_of(accept_language: str) -> str:

@@ -47,7 +47,7 @@ UNKNOWN_PURPOSE = "unknown purpose"  # not in the catalogue: no consent can allo
 _STANDING_NO = frozenset({Kind.OBJECTED, Kind.WITHDRAWN, Kind.DENIED})  # the `prev` of a customer's first event
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Latest:
     """The newest ledger event of one customer for one purpose, as far as a decision needs it."""
 
@@ -56,7 +56,7 @@ class Latest:
     notice_major: int | None  # the major version of the notice the customer saw
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     allowed: bool
     reason: str  # granted, no consent, denied, withdrawn, expired, objected, notice changed, basis
