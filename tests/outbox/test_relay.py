@@ -214,3 +214,19 @@ def test_registering_checks_purposes_and_topics(client: TestClient) -> None:
     assert bad_topic.status_code == 422
     bad_url = client.post(f"{BASE}/recipients", json={**body, "url": "ftp://crm.example.com"})
     assert bad_url.status_code == 422
+
+
+def test_rectification_and_erasure_reach_their_recipients_without_values(
+    client: TestClient, container: Container, receiver: Receiver
+) -> None:
+    _register(client, receiver.url, [], topics=["customer"])
+    customer_id = _customer(client)
+    assert client.patch(f"{BASE}/customers/{customer_id}", json={"email": "j.m@example.com"}).status_code == 200
+    assert client.post(f"{BASE}/customers/{customer_id}/shred").status_code == 200
+    relay(container)
+    rectified, erased = (r.event for r in receiver.received)
+    assert (rectified["type"], rectified["data"]) == (
+        "customer.rectified", {"customer": customer_id, "purpose": None, "fields": ["email"]}
+    )  # fmt: skip
+    assert (erased["type"], erased["data"]["customer"]) == ("customer.erased", customer_id)
+    assert b"example.com" not in receiver.received[0].body

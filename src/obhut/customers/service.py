@@ -20,6 +20,7 @@ from obhut.customers.rules import FIELDS, Card, Kind
 from obhut.kit.clock import now, today
 from obhut.kit.errors import ConflictError, FieldErrors, ForbiddenError, NotFoundError
 from obhut.kit.ids import is_valid_id, new_id
+from obhut.outbox import service as outbox
 from obhut.vault.errors import SubjectShreddedError
 from obhut.vault.keyring import Keyring, SubjectCipher
 from obhut.vault.service import Vault
@@ -136,6 +137,10 @@ class CustomerService:
             setattr(customer, name, value)
         customer.updated_at = now()
         session.flush()
+        # recipients are told what changed (GDPR Art. 19), by field name only: they fetch values for a purpose
+        outbox.emit(
+            session, workspace_id, "customer.rectified", customer_id=customer_id, data={"fields": sorted(changes)}
+        )
         return self._decrypt(keyring, customer)
 
     def _ensure_unique_ref(self, session: Session, keyring: Keyring, ref: str | None, own_id: str | None) -> None:
@@ -156,6 +161,8 @@ class CustomerService:
             setattr(customer, column, None)
         customer.erased_at = tombstone.shredded_at
         session.flush()
+        erased = {"erased_at": tombstone.shredded_at.isoformat()}
+        outbox.emit(session, workspace_id, "customer.erased", customer_id=customer_id, data=erased)
         return tombstone.shredded_at
 
     def delete(self, session: Session, workspace_id: str, customer_id: str) -> None:
