@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -15,6 +16,7 @@ from obhut.audit.adapters.webhook import AlertWebhook, WebhookSink
 from obhut.audit.ports import CheckpointSink
 from obhut.consent import service as consent
 from obhut.consent.cache import ConsentIndex, Listener
+from obhut.customers.models import Customer
 from obhut.customers.service import CustomerService
 from obhut.kit.db import build_engine, session_factory
 from obhut.kit.settings import Settings
@@ -40,6 +42,7 @@ class Container:
     alert_webhook: AlertWebhook | None
     _consent_index: ConsentIndex | None = field(default=None, init=False)
     _listener: Listener | None = field(default=None, init=False)
+    _index_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def relay(self) -> Relay:
         """The outbox relay with the destinations configured; build one per event loop."""
@@ -54,6 +57,10 @@ class Container:
     def consent_index(self) -> ConsentIndex:
         """The in-process consent check, built on first use; on PostgreSQL it listens for the changes of
         other processes and stays empty (every check reads the database) until it does."""
+        with self._index_lock:
+            return self._build_consent_index()
+
+    def _build_consent_index(self) -> ConsentIndex:
         if self._consent_index is None:
             postgres = self.engine.dialect.name == "postgresql"
             self._consent_index = ConsentIndex(self.sessions)
@@ -78,6 +85,10 @@ def container_of(request: Request) -> Container:
 
 
 def consent_allows(session: Session, workspace_id: str, customer_id: str, purpose: str) -> bool:
+    """The outbox's gate: the customer allows the purpose now, and has not been erased."""
+    customer = session.get(Customer, (workspace_id, customer_id))
+    if customer is None or customer.erased_at is not None:
+        return False
     return consent.check(session, workspace_id, customer_id, purpose).allowed
 
 

@@ -30,6 +30,7 @@ class Receiver:
     url: str = ""
     received: list[Received] = field(default_factory=list)
     refuse: int = 0  # answer 503 to this many deliveries, then 204
+    refuse_ids: set[str] = field(default_factory=set)  # and always to these events
     refused: int = 0
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -41,12 +42,12 @@ class Receiver:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        if self.refuse > 0:
-            self.refuse -= 1
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        if self.refuse > 0 or headers.get("webhook-id") in self.refuse_ids:
+            self.refuse = max(0, self.refuse - 1)
             self.refused += 1
             status = 503
         else:
-            headers = {k.decode(): v.decode() for k, v in scope["headers"]}
             self.received.append(Received(headers, body))
             status = 204
         await send({"type": "http.response.start", "status": status, "headers": []})

@@ -20,8 +20,9 @@ from collections.abc import Iterable
 from datetime import datetime
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 from sqlalchemy import event, select, text
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from obhut.consent import rules
 from obhut.consent.models import ConsentNotice, ConsentPurpose, ConsentState
@@ -55,10 +56,21 @@ def _payloads(changes: Iterable[tuple[str, str]]) -> list[str]:
 _COMMITTED = "consent.committed"  # what the transaction committing now changed, for the indexes' hooks
 
 
+_PINNED = "consent.pinned"  # catalogue rows a transaction of appends keeps loaded
+
+
+def pin(session: Session, row: object) -> None:
+    """Holds a catalogue row until the transaction ends: the identity map keeps only rows somebody
+    references, and a bulk of appends would otherwise load the same purpose and notice once per event."""
+    session.info.setdefault(_PINNED, {})[id(row)] = row
+
+
 @event.listens_for(Session, "before_commit")
 def _notify(session: Session) -> None:
     """Tells the other processes (PostgreSQL delivers it only if this transaction commits), and hands the
-    changes to this process's indexes, which read them once the commit is done."""
+    changes to this process's indexes, which read them once the commit is done. A savepoint is not the end."""
+    if session.in_nested_transaction():
+        return
     changes = session.info.pop(_CHANGES, None)
     session.info[_COMMITTED] = changes
     if changes and session.get_bind().dialect.name == "postgresql":
@@ -66,10 +78,13 @@ def _notify(session: Session) -> None:
             session.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": payload})
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop(session: Session) -> None:
-    session.info.pop(_CHANGES, None)
-    session.info.pop(_COMMITTED, None)
+@event.listens_for(Session, "after_transaction_end")
+def _forget_transaction(session: Session, transaction: SessionTransaction) -> None:
+    """When the outermost transaction ends (after the indexes' `after_commit`, or rolled back), what it
+    changed and pinned goes with it; a savepoint's end changes nothing."""
+    if transaction.parent is None:
+        for key in (_CHANGES, _COMMITTED, _PINNED):
+            session.info.pop(key, None)
 
 
 class ConsentIndex:
@@ -150,8 +165,9 @@ class ConsentIndex:
                 loaded.setdefault((workspace_id, customer_id), {})[key] = Latest(Kind(kind), until, major)
         with self._lock:
             if self.active and generation == self._generation:
-                self._states.update(loaded)
-        return len(loaded)
+                room = max(0, self.capacity - len(self._states))
+                self._states.update(dict(list(loaded.items())[:room]) if len(loaded) > room else loaded)
+        return min(len(loaded), len(self._states))
 
     # --- forgetting ------------------------------------------------------------------------------------------
     def forget(self, changes: Iterable[tuple[str, str]]) -> None:
@@ -183,6 +199,10 @@ class ConsentIndex:
         return len(self._states)
 
 
+HEARTBEAT_SECONDS = 2.0
+_KEEPALIVE = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 2}
+
+
 class Listener(threading.Thread):
     """Hears the consent changes of other processes (PostgreSQL LISTEN) and drops them from the index. The
     index is active only while it listens: before, and after a lost connection, it keeps nothing."""
@@ -196,12 +216,13 @@ class Listener(threading.Thread):
     def run(self) -> None:
         while not self._halt.is_set():
             try:
-                with psycopg.connect(self._conninfo, autocommit=True) as connection:
+                with psycopg.connect(make_conninfo(self._conninfo, **_KEEPALIVE), autocommit=True) as connection:
                     connection.execute(f"LISTEN {CHANNEL}")
                     self._index.clear(active=True)  # heard from now on: what it loads stays right
                     self.listening.set()
                     while not self._halt.is_set():
-                        for note in connection.notifies(timeout=0.5):
+                        connection.execute("SELECT 1")  # a connection that died quietly raises here
+                        for note in connection.notifies(timeout=HEARTBEAT_SECONDS):
                             self._index.forget(tuple(line.split(" ", 1)) for line in note.payload.splitlines())  # type: ignore[misc]
             except psycopg.Error as error:
                 log.warning("consent index not listening (%s): checks read the database", type(error).__name__)

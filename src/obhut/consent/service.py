@@ -49,17 +49,11 @@ class Change:
         return f"Change({self.purpose!r}, {self.kind.value!r})"
 
 
-def _kept(session: Session, row: object) -> None:
-    """Holds a catalogue row for the rest of the transaction: the identity map only keeps rows somebody
-    references, and a bulk of appends would otherwise load the same purpose and notice once per event."""
-    session.info.setdefault("consent.catalogue", {})[id(row)] = row
-
-
 def purpose(session: Session, workspace_id: str, key: str) -> ConsentPurpose:
     found = session.get(ConsentPurpose, (workspace_id, key))
     if found is None:
         raise NotFoundError(f"no purpose '{key}' in the consent catalogue of workspace '{workspace_id}'")
-    _kept(session, found)
+    cache.pin(session, found)
     return found
 
 
@@ -67,7 +61,7 @@ def notice(session: Session, workspace_id: str, purpose_key: str, version: str, 
     found = session.get(ConsentNotice, (workspace_id, purpose_key, version, language))
     if found is None:
         raise NotFoundError(f"no notice {version} ({language}) for purpose '{purpose_key}'")
-    _kept(session, found)
+    cache.pin(session, found)
     return found
 
 

@@ -140,7 +140,7 @@ def remove_recipient(
 ) -> None:
     """Stops deliveries to the recipient; it stays in the register (who received what stays answerable)."""
     principal.require(Permission.POLICY_MANAGE)
-    service.recipient(session, workspace_id, recipient_id).active = False
+    service.deactivate(session, workspace_id, recipient_id)
     trail.record(Event(audit.action("api", "recipient", "remove"), target=f"recipient:{recipient_id}"))
 
 

@@ -64,13 +64,14 @@ _SEQUENCE = text(
 
 def sequence(session: Session, workspace_id: str, batch: int = 5000) -> int:
     """Gives positions to up to `batch` committed events; how many. Concurrent sequencers serialise on the
-    workspace's head row, so positions are dense and never reused."""
-    head = session.get(OutboxHead, workspace_id, with_for_update=True)
-    if head is None:
+    workspace's head row (a write to it first: SQLite's write lock, PostgreSQL's row lock), so positions are
+    dense and never reused."""
+    if session.get(OutboxHead, workspace_id) is None:
         session.add(OutboxHead(workspace_id=workspace_id, length=0))
         session.flush()
-        head = session.get(OutboxHead, workspace_id, with_for_update=True)
-        assert head is not None
+    session.execute(update(OutboxHead).where(OutboxHead.workspace_id == workspace_id).values(length=OutboxHead.length))
+    head = session.get(OutboxHead, workspace_id, populate_existing=True)
+    assert head is not None
     placed = session.connection().execute(_SEQUENCE, {"first": head.length, "w": workspace_id, "batch": batch})
     head.length += placed.rowcount
     return placed.rowcount
@@ -141,10 +142,11 @@ def advance(session: Session, workspace_id: str, destination: str, position: int
 
 
 def hold(session: Session, workspace_id: str, destination: str, error: str, base_delay: float) -> None:
-    """The destination failed as a whole (NATS down): its cursor waits, with backoff."""
+    """The destination failed as a whole (NATS down, a webhook refusing everything): its cursor waits, with
+    backoff of at most five minutes, and nothing moves past it."""
     found = cursor(session, workspace_id, destination)
     found.attempts += 1
-    found.next_attempt_at = now() + rules.retry_delay(found.attempts, base_delay)
+    found.next_attempt_at = now() + rules.retry_delay(found.attempts, base_delay, cap=300.0)
     found.last_error = error
 
 
@@ -197,7 +199,10 @@ def dead_letters(session: Session, workspace_id: str) -> list[OutboxDelivery]:
 
 def replay(session: Session, workspace_id: str, destination: str | None = None, event_id: str | None = None) -> int:
     """Puts dead letters back in line (all, one destination's, or one); how many."""
-    query = update(OutboxDelivery).where(OutboxDelivery.workspace_id == workspace_id, OutboxDelivery.state == DEAD)
+    live = [rules.WEBHOOK + r.recipient_id for r in recipients(session, workspace_id, active_only=True)]
+    query = update(OutboxDelivery).where(
+        OutboxDelivery.workspace_id == workspace_id, OutboxDelivery.state == DEAD, OutboxDelivery.destination.in_(live)
+    )
     if destination is not None:
         query = query.where(OutboxDelivery.destination == destination)
     if event_id is not None:
@@ -261,6 +266,16 @@ def recipient(session: Session, workspace_id: str, recipient_id: str) -> OutboxR
     if found is None:
         raise NotFoundError(f"no recipient {recipient_id} in workspace '{workspace_id}'")
     return found
+
+
+def deactivate(session: Session, workspace_id: str, recipient_id: str) -> None:
+    """Stops deliveries to a recipient; its pending retries go (it stays in the register)."""
+    recipient(session, workspace_id, recipient_id).active = False
+    session.execute(
+        delete(OutboxDelivery).where(
+            OutboxDelivery.workspace_id == workspace_id, OutboxDelivery.destination == rules.WEBHOOK + recipient_id
+        )
+    )
 
 
 def backlog(session: Session, workspace_id: str) -> dict[str, int]:

@@ -123,6 +123,8 @@ class Relay:
             for recipient in found:
                 destination = rules.WEBHOOK + recipient.recipient_id
                 cursor = service.cursor(session, workspace_id, destination, start=service.length(session, workspace_id))
+                if cursor.next_attempt_at is not None and cursor.next_attempt_at > now():
+                    continue  # it refused a whole batch a moment ago: wait for its backoff
                 batch = service.batch_from(session, workspace_id, cursor.position, self.config.batch)
                 if not batch:
                     continue
@@ -133,11 +135,17 @@ class Relay:
         if not plans:
             return 0
         results = await asyncio.gather(*(self._sender.send(p.url, p.secret, p.events) for p in plans))
+        moved = 0
         with unit_of_work(self._sessions) as session:
             for plan, outcome in zip(plans, results, strict=True):
+                if plan.events and all(result is not None for result in outcome):  # down, not one bad event
+                    reason = rules.describe_failure(next(r for r in outcome if r is not None))
+                    service.hold(session, workspace_id, plan.destination, reason, self.config.retry_seconds)
+                    continue
                 self._settle(session, workspace_id, plan, outcome)
                 service.advance(session, workspace_id, plan.destination, plan.end)
-        return sum(p.end - p.start for p in plans)
+                moved += plan.end - plan.start
+        return moved
 
     def _settle(
         self, session: Session, workspace_id: str, plan: _Plan, outcome: Sequence[BaseException | int | None]

@@ -32,7 +32,7 @@ class WebhookSender:
         async with self._slots:
             try:
                 response = await self._http.post(url, content=body, headers=headers)
-            except httpx2.HTTPError as error:
+            except Exception as error:  # noqa: BLE001 - any failure is this event's, retried on its own
                 return error
         return None if 200 <= response.status_code < 300 else response.status_code  # noqa: PLR2004
 
