@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 
@@ -84,12 +85,18 @@ def container_of(request: Request) -> Container:
     return found
 
 
-def consent_allows(session: Session, workspace_id: str, customer_id: str, purpose: str) -> bool:
-    """The outbox's gate: the customer allows the purpose now, and has not been erased."""
-    customer = session.get(Customer, (workspace_id, customer_id))
-    if customer is None or customer.erased_at is not None:
-        return False
-    return consent.check(session, workspace_id, customer_id, purpose).allowed
+def consent_allows(session: Session, workspace_id: str, pairs: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The outbox's gate: the (customer, purpose) pairs whose customer allows the purpose now and has not
+    been erased."""
+    customers = sorted({customer_id for customer_id, _ in pairs})
+    live = set(
+        session.scalars(
+            select(Customer.id).where(
+                Customer.workspace_id == workspace_id, Customer.id.in_(customers), Customer.erased_at.is_(None)
+            )
+        )
+    )
+    return consent.allowed_pairs(session, workspace_id, [p for p in pairs if p[0] in live])
 
 
 def build(settings: Settings) -> Container:

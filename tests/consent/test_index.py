@@ -46,10 +46,15 @@ def customers(client: TestClient) -> list[str]:
 
 
 def _agree(container: Container, index: ConsentIndex, customers: list[str]) -> None:
+    """The index, the single check and the batch check (the outbox's) all say the same."""
+    pairs = [(c, key) for c in customers for key in (*PURPOSES, "unknown_purpose")]
     with container.sessions() as session:
-        for customer_id in customers:
-            for key in (*PURPOSES, "unknown_purpose"):
-                assert index.decide(WORKSPACE, customer_id, key) == service.check(session, WORKSPACE, customer_id, key)
+        allowed = set()
+        for customer_id, key in pairs:
+            decision = service.check(session, WORKSPACE, customer_id, key)
+            assert index.decide(WORKSPACE, customer_id, key) == decision
+            allowed |= {(customer_id, key)} if decision.allowed else set()
+        assert service.allowed_pairs(session, WORKSPACE, pairs) == allowed
 
 
 def test_the_index_decides_as_the_database_after_every_change(

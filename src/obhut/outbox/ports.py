@@ -3,7 +3,7 @@ answer per event. Both are given the idempotency key with every event."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Protocol
 
 from sqlalchemy.orm import Session
@@ -28,6 +28,6 @@ class Sender(Protocol):
     async def close(self) -> None: ...
 
 
-# Whether the customer allows the purpose right now: consent's check, handed in by the composition root so
-# that the outbox does not depend on the domains that write to it.
-Gate = Callable[[Session, str, str, str], bool]
+# Which of the (customer, purpose) pairs of a workspace the customers allow right now: consent's check for
+# a batch, handed in by the composition root so that the outbox does not depend on the domains that write to it.
+Gate = Callable[[Session, str, Collection[tuple[str, str]]], set[tuple[str, str]]]

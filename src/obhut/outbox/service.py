@@ -46,7 +46,7 @@ def emit(
         "customer_id": customer_id,
         "purpose_key": purpose,
         "occurred_at": now(),
-        "data": json.dumps(dict(data or {}), sort_keys=True, default=str),
+        "data": json.dumps(dict(data or {}), sort_keys=True, default=str, separators=(",", ":")),
     }
     session.connection().execute(_EVENTS.insert(), [values])
     return event_id
@@ -99,7 +99,7 @@ _COLUMNS = (
 
 def _outgoing(workspace_id: str, row: Sequence[Any]) -> Outgoing:
     event_id, position, topic, customer_id, purpose, at, data = row
-    return Outgoing(event_id, workspace_id, position, topic, customer_id, purpose, at, json.loads(data))
+    return Outgoing(event_id, workspace_id, position, topic, customer_id, purpose, at, data)
 
 
 def batch_from(session: Session, workspace_id: str, position: int, limit: int) -> list[Outgoing]:

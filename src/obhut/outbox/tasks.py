@@ -104,16 +104,16 @@ class Relay:
             service.advance(session, workspace_id, publisher.name, batch[-1].position + 1)
         return len(batch)
 
-    def _allowed(self, session: Session, subscription: Subscription, event: Outgoing) -> bool:
-        """Whether this recipient gets the event now: a type and purpose it is registered for, and for an
-        event that uses data, a customer who allows that purpose at this moment."""
-        if not subscription.wants(event):
-            return False
-        if not subscription.needs_permission(event):
-            return True
-        assert event.customer_id is not None
-        assert event.purpose is not None
-        return self._gate(session, event.workspace_id, event.customer_id, event.purpose)
+    def _chosen(self, session: Session, subscription: Subscription, events: Sequence[Outgoing]) -> list[Outgoing]:
+        """What this recipient gets of `events` now: types and purposes it is registered for, and of the
+        events that use data, those whose customer allows the purpose at this moment (one check for all)."""
+        wanted = [e for e in events if subscription.wants(e)]
+        asking = {(e.customer_id or "", e.purpose or "") for e in wanted if subscription.needs_permission(e)}
+        allowed = self._gate(session, events[0].workspace_id, asking) if asking else set()
+        return [
+            e for e in wanted
+            if not subscription.needs_permission(e) or (e.customer_id or "", e.purpose or "") in allowed
+        ]  # fmt: skip
 
     async def _webhooks(self, workspace_id: str) -> int:
         plans: list[_Plan] = []
@@ -128,7 +128,7 @@ class Relay:
                 batch = service.batch_from(session, workspace_id, cursor.position, self.config.batch)
                 if not batch:
                     continue
-                wanted = [e for e in batch if self._allowed(session, _subscription(recipient), e)]
+                wanted = self._chosen(session, _subscription(recipient), batch)
                 assert keyring is not None
                 secret = service.secret_of(keyring, recipient)
                 plans.append(_Plan(destination, recipient.url, secret, wanted, cursor.position, batch[-1].position + 1))
@@ -174,7 +174,7 @@ class Relay:
                 if recipient is None or not recipient.active:
                     continue
                 events = service.events(session, workspace_id, event_ids)
-                wanted = [e for e in events if self._allowed(session, _subscription(recipient), e)]
+                wanted = self._chosen(session, _subscription(recipient), events) if events else []
                 dropped = {e.event_id for e in events} - {e.event_id for e in wanted}
                 service.delivered(session, workspace_id, destination, sorted(dropped))  # no longer allowed
                 secret = service.secret_of(keyring, recipient)
