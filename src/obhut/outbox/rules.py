@@ -6,11 +6,11 @@ Its `event_id` is the idempotency key every destination sees, however often it i
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from json.encoder import encode_basestring as _quote  # a JSON string literal (C-accelerated)
 
 NATS = "nats"
 WEBHOOK = "webhook:"  # + recipient id
@@ -51,17 +51,15 @@ class Outgoing:
         """The JSON every destination receives (the Standard Webhooks payload shape: type, timestamp, data).
         Assembled around the stored data's text: parsing and dumping it again per event would cost more
         than the rest of the relay's own work."""
-        head = {
-            "id": self.event_id,
-            "type": self.topic,
-            "timestamp": self.occurred_at.isoformat(timespec="microseconds"),
-            "workspace": self.workspace_id,
-            "position": self.position,
-        }
-        known = json.dumps({"customer": self.customer_id, "purpose": self.purpose}, separators=(",", ":"))
+        customer = "null" if self.customer_id is None else _quote(self.customer_id)
+        purpose = "null" if self.purpose is None else _quote(self.purpose)
         rest = self.data.strip()
-        data = known if rest == "{}" else f"{known[:-1]},{rest[1:]}"
-        return f'{json.dumps(head, separators=(",", ":"))[:-1]},"data":{data}}}'.encode()
+        data = f'{{"customer":{customer},"purpose":{purpose}{"" if rest == "{}" else "," + rest[1:-1]}}}'
+        stamp = self.occurred_at.isoformat(timespec="microseconds")
+        return (
+            f'{{"id":{_quote(self.event_id)},"type":{_quote(self.topic)},"timestamp":"{stamp}",'
+            f'"workspace":{_quote(self.workspace_id)},"position":{int(self.position)},"data":{data}}}'
+        ).encode()
 
     def subject(self, prefix: str) -> str:
         """The NATS subject: `<prefix>.<workspace>.<type>`, so consumers can filter by either."""
