@@ -19,12 +19,13 @@ from dataclasses import dataclass
 import nats
 import pytest
 from nats.errors import TimeoutError as NatsTimeout
-from sqlalchemy import update
+from sqlalchemy import insert, update
 
 from obhut.consent import service as consent
 from obhut.consent.models import ConsentNotice, ConsentPurpose
 from obhut.consent.rules import Channel, Kind, LegalBasis
 from obhut.container import Container, consent_allows
+from obhut.customers.models import Customer
 from obhut.kit.clock import now
 from obhut.kit.db import unit_of_work
 from obhut.kit.ids import new_id
@@ -105,16 +106,7 @@ def stream() -> Iterator[Stream]:
 
 
 def _relay(container: Container, stream: Stream, url: str | None = None) -> int:
-    publisher = NatsPublisher(url or stream.url, stream.name, stream.prefix, timeout=5)
-    worker = Relay(container.sessions, container.vault, consent_allows, publisher, WebhookSender(), RelayConfig())
-
-    async def drain() -> int:
-        try:
-            return await worker.drain()
-        finally:
-            await worker.close()
-
-    return asyncio.run(drain())
+    return asyncio.run(_relay_to(container, NatsPublisher(url or stream.url, stream.name, stream.prefix, timeout=5)))
 
 
 def _catalogue(container: Container) -> None:
@@ -150,9 +142,12 @@ def _grants(container: Container, customers: list[str], rounds: int, per_transac
 
 
 def _customers(container: Container, count: int) -> list[str]:
+    """Customers with a data key and a (field-less) row: the relay sends grants only for live customers."""
     ids = [new_id() for _ in range(count)]
     with unit_of_work(container.sessions) as session:
         container.vault.open(session, WORKSPACE).new_subjects(ids)
+        rows = [{"workspace_id": WORKSPACE, "id": c, "created_at": now(), "updated_at": now()} for c in ids]
+        session.execute(insert(Customer), rows)
     return ids
 
 
@@ -216,7 +211,11 @@ def test_a_relay_killed_mid_stream_loses_nothing(container: Container, settings:
         workers = [_worker(settings, stream)]
         try:
             producer.start()
-            receiver.wait_for(1500)
+            try:
+                receiver.wait_for(1500)
+            except AssertionError:
+                workers[0].kill()
+                raise AssertionError(workers[0].communicate()[1].decode()[-3000:]) from None
             workers[0].send_signal(signal.SIGKILL)  # mid-stream: no chance to move a cursor or close
             workers[0].wait()
             killed_at = len(set(receiver.ids()))
@@ -246,3 +245,24 @@ def _wait_for_stream(stream: Stream, count: int) -> None:
             return
         threading.Event().wait(0.1)
     raise AssertionError(f"the stream holds {asyncio.run(_count(stream))} of {count} messages")
+
+
+def test_messages_no_stream_takes_are_refused_and_held(container: Container, stream: Stream) -> None:
+    _catalogue(container)
+    _grants(container, _customers(container, 2), rounds=1)
+    asyncio.run(_relay_to(container, NatsPublisher(stream.url, stream.name, stream.prefix)))  # makes the stream
+    _grants(container, _customers(container, 2), rounds=1)
+    elsewhere = NatsPublisher(stream.url, stream.name, f"x{stream.prefix}")  # the stream exists, not for these
+    assert asyncio.run(_relay_to(container, elsewhere)) == 0
+    with container.sessions() as session:
+        held = session.get(OutboxCursor, (WORKSPACE, "nats"))
+        assert held is not None
+        assert (held.position, held.last_error) == (2, "PublishRefusedError")
+
+
+async def _relay_to(container: Container, publisher: NatsPublisher) -> int:
+    worker = Relay(container.sessions, container.vault, consent_allows, publisher, WebhookSender(), RelayConfig())
+    try:
+        return await worker.drain()
+    finally:
+        await worker.close()
