@@ -147,7 +147,7 @@ def run(backend: str, url: str, nats_events: int, webhook_events: int) -> None:
         ours = relay_rate(built, NatsPublisher(NATS_URL, stream, prefix), nats_events)
         bare = bare_nats_rate(nats_events, prefix, stream)
         print(f"{backend:8} relay to NATS JetStream: {ours:9,.0f} events/s"
-              f"   nats-py alone, no database: {bare:9,.0f}/s   target 10,000")  # fmt: skip
+              f"   publish_async alone, no DB:{bare:9,.0f}/s   target 10,000")  # fmt: skip
         with unit_of_work(built.sessions) as session:
             service.register(
                 session, built.vault.open(session, WORKSPACE), WORKSPACE, name="bench",
