@@ -18,7 +18,7 @@ from obhut.container import Container, build
 from obhut.kit.clock import now
 from obhut.kit.settings import Settings
 from tests.conftest import WORKSPACE, jane
-from tests.consent.test_ledger import BASE, CONSENT, NEWSLETTER, _event
+from tests.consent.test_ledger import BASE, CONSENT, _event, define_catalogue
 
 PURPOSES = ("newsletter", "fraud_checks", "partner_sharing")
 
@@ -34,14 +34,7 @@ def _index(container: Container) -> ConsentIndex:
 
 @pytest.fixture
 def customers(client: TestClient) -> list[str]:
-    for key, body in {
-        "newsletter": NEWSLETTER,
-        "fraud_checks": {**NEWSLETTER, "legal_basis": "legitimate_interest"},
-        "partner_sharing": {**NEWSLETTER, "sale_or_sharing": True},
-    }.items():
-        assert client.put(f"{CONSENT}/purposes/{key}", json=body).status_code == 200
-        notice = {"version": "1.0", "language": "de", "text": f"Wir nutzen Ihre Daten für {key}."}
-        assert client.post(f"{CONSENT}/purposes/{key}/notices", json=notice).status_code == 201
+    define_catalogue(client)
     return [str(client.post(f"{BASE}/customers", json=jane(external_ref=f"K-{n}")).json()["id"]) for n in range(3)]
 
 

@@ -35,16 +35,24 @@ NEWSLETTER = {
 }
 
 
-@pytest.fixture
-def customer_id(client: TestClient) -> str:
-    for key, body in {
+def define_catalogue(
+    client: TestClient, keys: tuple[str, ...] = ("newsletter", "fraud_checks", "partner_sharing")
+) -> None:
+    """Purposes on consent, on legitimate interest and for sale or sharing, each with a notice 1.0 (de)."""
+    bodies = {
         "newsletter": NEWSLETTER,
         "fraud_checks": {**NEWSLETTER, "legal_basis": "legitimate_interest"},
         "partner_sharing": {**NEWSLETTER, "sale_or_sharing": True},
-    }.items():
-        assert client.put(f"{CONSENT}/purposes/{key}", json=body).status_code == 200
+    }
+    for key in keys:
+        assert client.put(f"{CONSENT}/purposes/{key}", json=bodies[key]).status_code == 200
         notice = {"version": "1.0", "language": "de", "text": f"Wir nutzen Ihre Daten für {key}."}
         assert client.post(f"{CONSENT}/purposes/{key}/notices", json=notice).status_code == 201
+
+
+@pytest.fixture
+def customer_id(client: TestClient) -> str:
+    define_catalogue(client)
     created = client.post(f"{BASE}/customers", json=jane())
     return str(created.json()["id"])
 

@@ -25,7 +25,7 @@ from obhut.outbox.adapters.webhook import WebhookSender
 from obhut.outbox.models import OutboxCursor, OutboxDelivery, OutboxEvent
 from obhut.outbox.tasks import Relay, RelayConfig
 from tests.conftest import WORKSPACE, jane
-from tests.consent.test_ledger import BASE, CONSENT, NEWSLETTER
+from tests.consent.test_ledger import BASE, CONSENT, define_catalogue
 from tests.outbox.receiver import Receiver, receiving
 
 
@@ -50,10 +50,7 @@ def relay(container: Container, **config: Any) -> int:
 
 @pytest.fixture
 def catalogue(client: TestClient) -> None:
-    for key, body in {"newsletter": NEWSLETTER, "partner_sharing": {**NEWSLETTER, "sale_or_sharing": True}}.items():
-        assert client.put(f"{CONSENT}/purposes/{key}", json=body).status_code == 200
-        notice = {"version": "1.0", "language": "de", "text": f"Wir nutzen Ihre Daten für {key}."}
-        assert client.post(f"{CONSENT}/purposes/{key}/notices", json=notice).status_code == 201
+    define_catalogue(client, ("newsletter", "partner_sharing"))
 
 
 def _customer(client: TestClient, ref: str = "K-0001") -> str:

@@ -67,15 +67,14 @@ def decide(basis: LegalBasis, latest: Latest | None, current_major: int | None, 
     major version of the notice allows the use. Legitimate interest allows it unless the customer objected.
     The other bases need no consent."""
     if basis is LegalBasis.CONSENT:
-        refusal = _refusal(latest, current_major, at)
-        return Decision(allowed=refusal is None, reason=refusal or "granted")
+        return _DECISIONS[_refusal(latest, current_major, at)]
     if basis is LegalBasis.LEGITIMATE_INTEREST and latest is not None and latest.kind in _STANDING_NO:
         # an objection (or a refusal or withdrawal recorded for it) stands until the customer agrees again
-        return Decision(allowed=False, reason="objected")
-    return Decision(allowed=True, reason=basis.value)
+        return _OBJECTED
+    return _DECISIONS[basis.value]
 
 
-def _refusal(latest: Latest | None, current_major: int | None, at: datetime) -> str | None:
+def _refusal(latest: Latest | None, current_major: int | None, at: datetime) -> str:
     if latest is None:
         return "no consent"
     if latest.kind is not Kind.GRANTED:
@@ -84,7 +83,17 @@ def _refusal(latest: Latest | None, current_major: int | None, at: datetime) -> 
         return "expired"
     if current_major is not None and latest.notice_major != current_major:
         return "notice changed"
-    return None
+    return "granted"
+
+
+# Every decision there is, made once: a check returns one of these instead of building a new one each time.
+_REFUSALS = ("no consent", *(k.value for k in Kind if k is not Kind.GRANTED), "expired", "notice changed")
+_DECISIONS = {
+    "granted": Decision(allowed=True, reason="granted"),
+    **{reason: Decision(allowed=False, reason=reason) for reason in _REFUSALS},
+    **{b.value: Decision(allowed=True, reason=b.value) for b in LegalBasis if b is not LegalBasis.CONSENT},
+}
+_OBJECTED = Decision(allowed=False, reason="objected")
 
 
 def event_hash(prev: str, event: Mapping[str, Any]) -> str:
