@@ -129,7 +129,7 @@ def main() -> None:
 
 def _held(index: ConsentIndex) -> dict[str, dict[str, str]]:
     """The index's content as plain kinds: the bare-dict baseline holds the same information."""
-    return {c: {p: latest.kind.value for p, latest in s.items()} for (_, c), s in index._states.items()}  # noqa: SLF001
+    return {c: {p: held[0] for p, held in s.items()} for (_, c), s in index._states.items()}  # noqa: SLF001
 
 
 def withdrawal_seen(built: Container, index: ConsentIndex, customer_id: str) -> bool:

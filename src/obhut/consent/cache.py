@@ -87,11 +87,27 @@ def _forget_transaction(session: Session, transaction: SessionTransaction) -> No
             session.info.pop(key, None)
 
 
+# A customer's states are held as plain tuples (kind, until, major) in a dict of them: containers of plain
+# values only, which Python's garbage collector stops tracking, so a million held customers add nothing to
+# every collection's work. The common states (no end date) share one Latest each.
+Held = tuple[str, datetime | None, int | None]
+_SHARED: dict[Held, Latest] = {}
+
+
+def _latest(held: Held) -> Latest:
+    found = _SHARED.get(held)
+    if found is None:
+        found = Latest(Kind(held[0]), held[1], held[2])
+        if held[1] is None and len(_SHARED) < 10_000:  # noqa: PLR2004 - kinds x notice majors in use
+            _SHARED[held] = found
+    return found
+
+
 class ConsentIndex:
     def __init__(self, sessions: sessionmaker[Session], capacity: int = 1_000_000) -> None:
         self._sessions, self.capacity = sessions, capacity
         self._purposes: dict[tuple[str, str], tuple[LegalBasis, int | None]] = {}
-        self._states: dict[tuple[str, str], dict[str, Latest]] = {}
+        self._states: dict[tuple[str, str], dict[str, Held]] = {}
         self._lock = threading.Lock()
         self._generation = 0
         self.active = True  # False while changes from other processes could be missed
@@ -109,7 +125,8 @@ class ConsentIndex:
         if states is None:
             states = self._load_customer(workspace_id, customer_id)
         basis, major = about
-        return rules.decide(basis, states.get(purpose_key), major, at or now())
+        held = states.get(purpose_key)
+        return rules.decide(basis, None if held is None else _latest(held), major, at or now())
 
     def allowed(self, workspace_id: str, customer_id: str, purpose_key: str) -> bool:
         return self.decide(workspace_id, customer_id, purpose_key).allowed
@@ -142,12 +159,12 @@ class ConsentIndex:
         self._keep(generation, self._purposes, (workspace_id, purpose_key), about)  # type: ignore[arg-type]
         return about
 
-    def _load_customer(self, workspace_id: str, customer_id: str) -> dict[str, Latest]:
+    def _load_customer(self, workspace_id: str, customer_id: str) -> dict[str, Held]:
         generation = self._generation
         query = select(ConsentState.purpose_key, ConsentState.kind, ConsentState.until, ConsentState.notice_major)
         query = query.where(ConsentState.workspace_id == workspace_id, ConsentState.customer_id == customer_id)
         with self._sessions() as session:
-            states = {key: Latest(Kind(kind), until, major) for key, kind, until, major in session.execute(query)}
+            states = {key: (kind, until, major) for key, kind, until, major in session.execute(query)}
         self._keep(generation, self._states, (workspace_id, customer_id), states)  # type: ignore[arg-type]
         return states
 
@@ -155,14 +172,14 @@ class ConsentIndex:
         """Loads every stored state of the workspace (customers without one need no entry to say no... but
         get one on their first check); how many customers."""
         generation = self._generation
-        loaded: dict[tuple[str, str], dict[str, Latest]] = {}
+        loaded: dict[tuple[str, str], dict[str, Held]] = {}
         query = select(
             ConsentState.customer_id, ConsentState.purpose_key, ConsentState.kind, ConsentState.until,
             ConsentState.notice_major,
         ).where(ConsentState.workspace_id == workspace_id)  # fmt: skip
         with self._sessions() as session:
             for customer_id, key, kind, until, major in session.execute(query.execution_options(yield_per=batch)):
-                loaded.setdefault((workspace_id, customer_id), {})[key] = Latest(Kind(kind), until, major)
+                loaded.setdefault((workspace_id, customer_id), {})[key] = (kind, until, major)
         with self._lock:
             if self.active and generation == self._generation:
                 room = max(0, self.capacity - len(self._states))
