@@ -289,3 +289,25 @@ def test_rectification_and_erasure_reach_their_recipients_without_values(
     )  # fmt: skip
     assert (erased["type"], erased["data"]["customer"]) == ("customer.erased", customer_id)
     assert not any(b"example.com" in r.body for r in receiver.received)
+
+
+@pytest.mark.usefixtures("catalogue")
+def test_pruning_keeps_what_a_destination_still_needs(
+    client: TestClient, container: Container, receiver: Receiver
+) -> None:
+    _register(client, receiver.url, ["newsletter"])
+    delivered = _grant(client, _customer(client, "K-1"))
+    failing = _grant(client, _customer(client, "K-2"))
+    receiver.refuse_ids = {failing}
+    relay(container, retry_seconds=3600)
+    waiting = _grant(client, _customer(client, "K-3"))  # sequenced, not yet delivered
+    with unit_of_work(container.sessions) as session:
+        service.sequence(session, WORKSPACE)
+    later = now() + timedelta(days=31)
+    with unit_of_work(container.sessions) as session:
+        assert service.prune(session, WORKSPACE, now() - timedelta(days=30)) == 0  # too young
+        assert service.prune(session, WORKSPACE, later) == 1  # only the delivered one
+    with container.sessions() as session:
+        kept = set(session.scalars(select(OutboxEvent.event_id)))
+    assert kept == {failing, waiting}
+    assert delivered not in kept

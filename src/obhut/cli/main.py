@@ -65,7 +65,10 @@ def _background(built: Container, *, relay: bool = True) -> list[Background | Re
     """The periodic work beside the API: checkpoints, scans and consent expiry; and the outbox relay."""
     settings, threads = built.settings, list[Background | RelayThread]()
     if settings.audit_sequence_seconds > 0:
-        jobs = [partial(consent_tasks.expire_all, built.sessions, built.vault)]
+        jobs = [
+            partial(consent_tasks.expire_all, built.sessions, built.vault),
+            partial(relay_tasks.prune_all, built.sessions, settings.outbox_keep_days),
+        ]
         threads.append(
             Background(
                 built.sessions,

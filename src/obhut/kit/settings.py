@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     outbox_relay_seconds: float = Field(
         default=1.0, ge=0, description="serve's relay rests this long when idle; 0: off"
     )
+    outbox_keep_days: float = Field(default=30.0, gt=0, description="Delivered outbox events are kept this long")
     outbox_batch: int = Field(default=1000, ge=1, le=10_000, description="Events per delivery batch")
     nats_url: str = Field(default="", description="NATS with JetStream (nats://127.0.0.1:4222); empty: no NATS")
     nats_stream: str = Field(default="OBHUT", description="The JetStream stream (created if missing)")

@@ -8,6 +8,7 @@ import json
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, delete, func, select, text, update
@@ -280,6 +281,29 @@ def deactivate(session: Session, workspace_id: str, recipient_id: str) -> None:
             OutboxDelivery.workspace_id == workspace_id, OutboxDelivery.destination == rules.WEBHOOK + recipient_id
         )
     )
+
+
+def prune(session: Session, workspace_id: str, older_than: datetime) -> int:
+    """Deletes events every destination has received (below the lowest cursor of NATS and the active
+    recipients), that no retry or dead letter names, and that are older than `older_than`; how many."""
+    live = [rules.WEBHOOK + r.recipient_id for r in recipients(session, workspace_id, active_only=True)]
+    lowest = session.scalar(
+        select(func.min(OutboxCursor.position)).where(
+            OutboxCursor.workspace_id == workspace_id,
+            (OutboxCursor.destination == rules.NATS) | OutboxCursor.destination.in_(live),
+        )
+    )
+    reach = length(session, workspace_id) if lowest is None else lowest
+    pending = select(OutboxDelivery.event_id).where(OutboxDelivery.workspace_id == workspace_id)
+    done = session.execute(
+        delete(OutboxEvent).where(
+            OutboxEvent.workspace_id == workspace_id,
+            OutboxEvent.position < reach,
+            OutboxEvent.occurred_at < older_than,
+            OutboxEvent.event_id.not_in(pending),
+        )
+    )
+    return int(done.rowcount)  # type: ignore[attr-defined]
 
 
 def backlog(session: Session, workspace_id: str) -> dict[str, int]:

@@ -14,6 +14,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -208,6 +209,17 @@ async def run(relay: Relay, stop: threading.Event, idle: float) -> None:
                 await asyncio.sleep(idle)
     finally:
         await relay.close()
+
+
+def prune_all(sessions: sessionmaker[Session], keep_days: float) -> int:
+    """Every workspace's delivered outbox events older than `keep_days`, one transaction each; how many."""
+    with sessions() as session:
+        found = service.workspaces(session)
+    total = 0
+    for workspace_id in found:
+        with unit_of_work(sessions) as session:
+            total += service.prune(session, workspace_id, now() - timedelta(days=keep_days))
+    return total
 
 
 class RelayThread(threading.Thread):
