@@ -12,13 +12,16 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import nats
 import pytest
 from nats.errors import TimeoutError as NatsTimeout
+from nats.js.errors import NotFoundError
 from sqlalchemy import insert, update
 
 from obhut.consent import service as consent
@@ -61,6 +64,8 @@ async def _delete(stream: Stream) -> None:
     client = await nats.connect(stream.url)
     try:
         await client.jetstream().delete_stream(stream.name)
+    except NotFoundError:
+        pass  # nothing was published
     finally:
         await client.close()
 
@@ -179,7 +184,31 @@ def test_nats_down_holds_the_place_and_loses_nothing(container: Container, strea
     assert [m[0] for m in asyncio.run(_messages(stream))] == ids
 
 
-def _worker(settings: Settings, stream: Stream) -> subprocess.Popen[bytes]:
+@dataclass
+class Worker:
+    """An `obhut worker` process; what it says goes to a file (a pipe nobody reads could block it)."""
+
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def said(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Until its first line ("relaying the outbox ..."): its start-up writes are done."""
+        deadline = time.monotonic() + timeout
+        while "relaying" not in self.said():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.process.kill()
+                raise AssertionError(f"the worker did not start: {self.said()}")
+            time.sleep(0.02)
+
+    def stop(self, signal_number: int = signal.SIGTERM) -> int:
+        self.process.send_signal(signal_number)
+        return self.process.wait(timeout=30)
+
+
+def _worker(settings: Settings, stream: Stream, log: Path) -> Worker:
     env = {
         **os.environ,
         "OBHUT_DATA_DIR": str(settings.data_dir),
@@ -194,10 +223,14 @@ def _worker(settings: Settings, stream: Stream) -> subprocess.Popen[bytes]:
         "OBHUT_OUTBOX_BATCH": "250",
     }
     command = [sys.executable, "-m", "obhut", "worker", "--idle", "0.05"]
-    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
+    return Worker(process, log)
 
 
-def test_a_relay_killed_mid_stream_loses_nothing(container: Container, settings: Settings, stream: Stream) -> None:
+def test_a_relay_killed_mid_stream_loses_nothing(
+    container: Container, settings: Settings, stream: Stream, tmp_path: Path
+) -> None:
     _catalogue(container)
     customers = _customers(container, 1000)
     with receiving() as receiver:
@@ -208,27 +241,25 @@ def test_a_relay_killed_mid_stream_loses_nothing(container: Container, settings:
             )  # fmt: skip
         produced: list[str] = []
         producer = threading.Thread(target=lambda: produced.extend(_grants(container, customers, rounds=10)))
-        workers = [_worker(settings, stream)]
+        first = _worker(settings, stream, tmp_path / "first.log")
+        workers = [first]
         try:
+            first.wait_ready()  # its start-up writes (the default workspace) done before the stream of changes
             producer.start()
             try:
                 receiver.wait_for(1500)
-            except AssertionError:
-                workers[0].kill()
-                raise AssertionError(workers[0].communicate()[1].decode()[-3000:]) from None
-            workers[0].send_signal(signal.SIGKILL)  # mid-stream: no chance to move a cursor or close
-            workers[0].wait()
+            except AssertionError as error:
+                raise AssertionError(f"{error}; the worker said: {first.said()}") from None
+            first.stop(signal.SIGKILL)  # mid-stream: no chance to move a cursor or close
             killed_at = len(set(receiver.ids()))
-            workers.append(_worker(settings, stream))
+            workers.append(_worker(settings, stream, tmp_path / "second.log"))
             producer.join()
             receiver.wait_for(10_000, timeout=180)
             _wait_for_stream(stream, 10_000)
         finally:
             producer.join()
-            for worker in workers:
-                worker.terminate()
-                _, errors = worker.communicate(timeout=30)
-        assert workers[1].returncode == 0, errors.decode()
+            codes = [w.stop() if w.process.poll() is None else w.process.returncode for w in workers]
+        assert codes[-1] == 0, workers[-1].said()
     assert killed_at < 10_000
     assert len(produced) == 10_000
     assert set(receiver.ids()) == set(produced)  # every change arrived at the webhook ...
