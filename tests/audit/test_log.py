@@ -234,3 +234,17 @@ def test_the_csv_export_defuses_formulas_a_client_sent(client: TestClient) -> No
     exported = client.get(f"{AUDIT}/entries.csv", params={"action": "api:customer:read"}).text
     assert "'=HYPERLINK" in exported
     assert ",=HYPERLINK" not in exported
+
+
+def test_a_read_the_policy_refuses_is_recorded_as_denied(client: TestClient, container: Container) -> None:
+    customer_id = _customer(client)
+    agent = signed_in_with_mfa(client, container, "agent@example.com", "support_agent")
+    refused = client.get(f"{BASE}/customers/{customer_id}", params={"purpose": "curiosity"}, headers=bearer(agent))
+    assert refused.status_code == 422
+    assert client.get(
+        f"{BASE}/customers/{customer_id}", params={"purpose": "support"}, headers=bearer(agent)
+    ).is_success
+    reads = [e for e in client.get(f"{AUDIT}/entries").json() if e["action"] == "api:customer:read"]
+    denied, allowed = sorted(reads, key=lambda e: e["outcome"] != "denied")  # two entries: the refusal first
+    assert (denied["outcome"], denied["purpose"], denied["role"]) == ("denied", "curiosity", "support_agent")
+    assert denied["customer"] == allowed["customer"] is not None  # the same pseudonym as the customer's other reads

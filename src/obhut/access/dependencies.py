@@ -3,6 +3,7 @@ Every endpoint that returns customer data takes `Plan`; the architecture tests c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -12,7 +13,7 @@ from obhut.access import service
 from obhut.access.policies import PolicyService
 from obhut.access.rules import Permission, ReadPlan
 from obhut.access.service import ALL_WORKSPACES, Principal
-from obhut.kit.errors import ForbiddenError
+from obhut.kit.errors import ForbiddenError, ObhutError
 from obhut.kit.web import DbSession
 
 _bearer = HTTPBearer(auto_error=False, description="A session token, an API token or a bootstrap admin token")
@@ -71,8 +72,21 @@ def read_plan(
     ] = None,
     ticket: Annotated[str | None, Query(max_length=100, description="A ticket or case reference")] = None,
 ) -> ReadPlan:
-    """The decision for this read: every field revealed, masked or denied for the caller's role and purpose."""
-    return policies(request).plan(session, principal, purpose, ticket)
+    """The decision for this read: every field revealed, masked or denied for the caller's role and purpose.
+    A refusal (no such purpose, a ticket missing, no permission) is recorded through the hook the application
+    installed (`app.state.refused_read`: the access log), then answered."""
+    try:
+        return policies(request).plan(session, principal, purpose, ticket)
+    except ObhutError:
+        hook: RefusedRead | None = getattr(request.app.state, "refused_read", None)
+        if hook is not None:
+            hook(request, principal, purpose, ticket)
+        raise
+
+
+# Records a read the plan refused; installed by the application (the access log), so that access depends on no
+# domain that depends on it.
+RefusedRead = Callable[[Request, Principal, str | None, str | None], None]
 
 
 Plan = Annotated[ReadPlan, Depends(read_plan)]

@@ -12,6 +12,7 @@ from obhut.access.manage_endpoints import router as access_router
 from obhut.access.passkey_endpoints import router as passkey_router
 from obhut.access.sso_endpoints import router as sso_router
 from obhut.audit.alert_endpoints import router as alerts_router
+from obhut.audit.dependencies import record_refused_read
 from obhut.audit.endpoints import router as audit_router
 from obhut.consent.endpoints import router as consent_router
 from obhut.consent.preference_endpoints import router as preferences_router
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     )
     app.state.container = container
     app.state.session_factory = container.sessions
+    app.state.refused_read = record_refused_read  # reads the access policy refuses go to the access log
     install_problem_handlers(app)
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(workspaces_router)

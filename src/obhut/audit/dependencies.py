@@ -4,6 +4,7 @@ request id) and why (purpose, ticket)."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import replace
@@ -15,15 +16,18 @@ from sqlalchemy.orm import Session
 from obhut.access.dependencies import CurrentPrincipal
 from obhut.access.policies import FIELD_CATEGORIES
 from obhut.access.rules import ReadPlan
+from obhut.access.service import Principal
 from obhut.audit import rules, service
 from obhut.audit.service import Context, Event
 from obhut.container import container_of
 from obhut.kit.db import unit_of_work
 from obhut.kit.errors import ObhutError
-from obhut.kit.ids import new_id
+from obhut.kit.ids import is_valid_id, new_id
 from obhut.kit.web import DbSession
 from obhut.vault.keyring import Keyring
 from obhut.vault.service import Vault
+
+log = logging.getLogger("obhut.audit")
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
@@ -100,6 +104,24 @@ def record_apart(request: Request, workspace_id: str, event: Event, context: Con
         except ObhutError:  # an unknown workspace, or revoked keys: the attempt is still recorded
             keyring, event = None, replace(event, search_term=None, customer_id=None)
         service.record(session, keyring, workspace_id, context or context_of(request, "anonymous", ""), event)
+
+
+def record_refused_read(request: Request, principal: Principal, purpose: str | None, ticket: str | None) -> None:
+    """A read of personal data the plan refused (an unknown purpose, a missing ticket, no permission): denied,
+    with the purpose as given (cut to 40 characters) and the customer the path names, if any. Recording must
+    not hide the refusal: a failure here is logged and the refusal answered as it would have been."""
+    customer_id = request.path_params.get("customer_id")
+    event = Event(
+        rules.action("api", "customer", "read"),
+        "denied",
+        customer_id=customer_id if isinstance(customer_id, str) and is_valid_id(customer_id) else None,
+        purpose=purpose[:40] if purpose else None,
+        ticket=ticket,
+    )
+    try:
+        record_apart(request, principal.workspace_id, event, context_of(request, principal.actor, principal.role))
+    except Exception as error:  # noqa: BLE001 - the refusal is what the caller must get
+        log.warning("a refused read was not recorded: %s", type(error).__name__)
 
 
 def _trail(request: Request, session: DbSession, principal: CurrentPrincipal) -> Trail:
