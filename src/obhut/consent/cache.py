@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 
 import psycopg
 from psycopg.conninfo import make_conninfo
-from sqlalchemy import event, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from obhut.consent import rules
@@ -103,6 +103,23 @@ def _latest(held: Held) -> Latest:
     return found
 
 
+def terms(session: Session, workspace_id: str, keys: Collection[str]) -> dict[str, tuple[LegalBasis, int | None]]:
+    """Per catalogued purpose: its legal basis and, for consent, the newest notice major a grant must name."""
+    basis = session.execute(
+        select(ConsentPurpose.key, ConsentPurpose.legal_basis).where(
+            ConsentPurpose.workspace_id == workspace_id, ConsentPurpose.key.in_(sorted(keys))
+        )
+    ).all()
+    majors = dict(
+        session.execute(
+            select(ConsentNotice.purpose_key, func.max(ConsentNotice.major))
+            .where(ConsentNotice.workspace_id == workspace_id, ConsentNotice.purpose_key.in_(sorted(keys)))
+            .group_by(ConsentNotice.purpose_key)
+        ).all()
+    )
+    return {key: (LegalBasis(value), majors.get(key) if value == LegalBasis.CONSENT else None) for key, value in basis}
+
+
 class ConsentIndex:
     def __init__(self, sessions: sessionmaker[Session], capacity: int = 1_000_000) -> None:
         self._sessions, self.capacity = sessions, capacity
@@ -142,21 +159,9 @@ class ConsentIndex:
     def _load_purpose(self, workspace_id: str, purpose_key: str) -> tuple[LegalBasis, int | None] | None:
         generation = self._generation
         with self._sessions() as session:
-            basis = session.scalar(
-                select(ConsentPurpose.legal_basis).where(
-                    ConsentPurpose.workspace_id == workspace_id, ConsentPurpose.key == purpose_key
-                )
-            )
-            major = session.scalar(
-                select(ConsentNotice.major)
-                .where(ConsentNotice.workspace_id == workspace_id, ConsentNotice.purpose_key == purpose_key)
-                .order_by(ConsentNotice.major.desc())
-                .limit(1)
-            )
-        if basis is None:
-            return None
-        about = (LegalBasis(basis), major if basis == LegalBasis.CONSENT else None)
-        self._keep(generation, self._purposes, (workspace_id, purpose_key), about)  # type: ignore[arg-type]
+            about = terms(session, workspace_id, [purpose_key]).get(purpose_key)
+        if about is not None:
+            self._keep(generation, self._purposes, (workspace_id, purpose_key), about)  # type: ignore[arg-type]
         return about
 
     def _load_customer(self, workspace_id: str, customer_id: str) -> dict[str, Held]:
@@ -169,8 +174,8 @@ class ConsentIndex:
         return states
 
     def warm(self, workspace_id: str, batch: int = 50_000) -> int:
-        """Loads every stored state of the workspace (customers without one need no entry to say no... but
-        get one on their first check); how many customers."""
+        """Loads every stored state of the workspace, up to the capacity; how many customers it holds. A
+        customer with no state is loaded on their first check."""
         generation = self._generation
         loaded: dict[tuple[str, str], dict[str, Held]] = {}
         query = select(

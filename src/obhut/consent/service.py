@@ -180,20 +180,7 @@ def check(session: Session, workspace_id: str, customer_id: str, purpose_key: st
 def allowed_pairs(session: Session, workspace_id: str, pairs: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
     """`check` for many (customer, purpose) pairs at once, in a few queries: those allowed now."""
     keys = sorted({purpose_key for _, purpose_key in pairs})
-    basis = dict(
-        session.execute(
-            select(ConsentPurpose.key, ConsentPurpose.legal_basis).where(
-                ConsentPurpose.workspace_id == workspace_id, ConsentPurpose.key.in_(keys)
-            )
-        ).all()
-    )
-    majors = dict(
-        session.execute(
-            select(ConsentNotice.purpose_key, func.max(ConsentNotice.major))
-            .where(ConsentNotice.workspace_id == workspace_id, ConsentNotice.purpose_key.in_(keys))
-            .group_by(ConsentNotice.purpose_key)
-        ).all()
-    )
+    about = cache.terms(session, workspace_id, keys)
     latest: dict[tuple[str, str], rules.Latest] = {}
     customers = sorted({customer_id for customer_id, _ in pairs})
     for start in range(0, len(customers), 500):
@@ -208,17 +195,13 @@ def allowed_pairs(session: Session, workspace_id: str, pairs: Collection[tuple[s
         for customer_id, key, kind, until, seen in session.execute(query):
             latest[customer_id, key] = rules.Latest(Kind(kind), until, seen)
     at = now()
-    return {
-        (customer_id, key)
-        for customer_id, key in pairs
-        if key in basis
-        and rules.decide(
-            LegalBasis(basis[key]),
-            latest.get((customer_id, key)),
-            majors.get(key) if basis[key] == LegalBasis.CONSENT else None,
-            at,
-        ).allowed
-    }
+    allowed = set()
+    for customer_id, key in pairs:
+        if key in about:
+            basis, major = about[key]
+            if rules.decide(basis, latest.get((customer_id, key)), major, at).allowed:
+                allowed.add((customer_id, key))
+    return allowed
 
 
 def require(

@@ -120,17 +120,18 @@ class Relay:
         plans: list[_Plan] = []
         with unit_of_work(self._sessions) as session:
             found = service.recipients(session, workspace_id, active_only=True)
-            keyring = self._vault.open(session, workspace_id) if found else None
+            keyring = None  # opened only once a recipient has something to receive: the relay idles every second
+            start = service.length(session, workspace_id) if found else 0
             for recipient in found:
                 destination = rules.WEBHOOK + recipient.recipient_id
-                cursor = service.cursor(session, workspace_id, destination, start=service.length(session, workspace_id))
+                cursor = service.cursor(session, workspace_id, destination, start=start)
                 if cursor.next_attempt_at is not None and cursor.next_attempt_at > now():
                     continue  # it refused a whole batch a moment ago: wait for its backoff
                 batch = service.batch_from(session, workspace_id, cursor.position, self.config.batch)
                 if not batch:
                     continue
                 wanted = self._chosen(session, _subscription(recipient), batch)
-                assert keyring is not None
+                keyring = keyring or self._vault.open(session, workspace_id)
                 secret = service.secret_of(keyring, recipient)
                 plans.append(_Plan(destination, recipient.url, secret, wanted, cursor.position, batch[-1].position + 1))
         if not plans:
