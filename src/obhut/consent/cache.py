@@ -142,8 +142,10 @@ class ConsentIndex:
         if states is None:
             states = self._load_customer(workspace_id, customer_id)
         basis, major = about
-        held = states.get(purpose_key)
-        return rules.decide(basis, None if held is None else _latest(held), major, at or now())
+        held, restriction = states.get(purpose_key), states.get(rules.RESTRICTION)
+        return rules.decide(
+            basis, None if held is None else _latest(held), major, at or now(), restriction and restriction[0]
+        )
 
     def allowed(self, workspace_id: str, customer_id: str, purpose_key: str) -> bool:
         return self.decide(workspace_id, customer_id, purpose_key).allowed

@@ -42,6 +42,14 @@ class Channel(StrEnum):
     API = "api"
 
 
+class Restriction(StrEnum):
+    """A standing limit on all of a customer's data, kept as their state for the purpose `RESTRICTION`."""
+
+    RESTRICTED = "restricted"  # Art. 18: storage, and uses the law requires, only
+    ERASED = "erased"  # what is left is kept only because the law requires it
+
+
+RESTRICTION = "*"  # the state row that holds a customer's restriction, beside their purposes
 GENESIS = "0" * 64
 UNKNOWN_PURPOSE = "unknown purpose"  # not in the catalogue: no consent can allow it
 _STANDING_NO = frozenset({Kind.OBJECTED, Kind.WITHDRAWN, Kind.DENIED})  # the `prev` of a customer's first event
@@ -62,10 +70,14 @@ class Decision:
     reason: str  # granted, no consent, denied, withdrawn, expired, objected, notice changed, basis
 
 
-def decide(basis: LegalBasis, latest: Latest | None, current_major: int | None, at: datetime) -> Decision:
+def decide(
+    basis: LegalBasis, latest: Latest | None, current_major: int | None, at: datetime, restriction: str | None = None
+) -> Decision:
     """Fails closed: for consent, only a granted consent that has not ended and was given to the current
     major version of the notice allows the use. Legitimate interest allows it unless the customer objected.
-    The other bases need no consent."""
+    The other bases need no consent. A restricted or erased customer's data serves legal obligations only."""
+    if restriction is not None and basis is not LegalBasis.LEGAL_OBLIGATION:
+        return _DECISIONS[restriction]
     if basis is LegalBasis.CONSENT:
         return _DECISIONS[_refusal(latest, current_major, at)]
     if basis is LegalBasis.LEGITIMATE_INTEREST and latest is not None and latest.kind in _STANDING_NO:
@@ -87,7 +99,10 @@ def _refusal(latest: Latest | None, current_major: int | None, at: datetime) -> 
 
 
 # Every decision there is, made once: a check returns one of these instead of building a new one each time.
-_REFUSALS = ("no consent", *(k.value for k in Kind if k is not Kind.GRANTED), "expired", "notice changed")
+_REFUSALS = (
+    "no consent", *(k.value for k in Kind if k is not Kind.GRANTED), "expired", "notice changed",
+    *(r.value for r in Restriction),
+)  # fmt: skip
 _DECISIONS = {
     "granted": Decision(allowed=True, reason="granted"),
     **{reason: Decision(allowed=False, reason=reason) for reason in _REFUSALS},

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from obhut.consent import cache, rules
 from obhut.consent.models import ConsentChain, ConsentEvent, ConsentNotice, ConsentPurpose, ConsentState
@@ -150,13 +150,23 @@ _MAJOR = (
     .correlate(ConsentPurpose)
     .scalar_subquery()
 )
+_HELD = aliased(ConsentState)  # the customer's restriction, if any
 _CHECK = (
-    select(ConsentPurpose.legal_basis, ConsentState.kind, ConsentState.until, ConsentState.notice_major, _MAJOR)
+    select(
+        ConsentPurpose.legal_basis, ConsentState.kind, ConsentState.until, ConsentState.notice_major, _MAJOR,
+        _HELD.kind,
+    )
     .outerjoin(
         ConsentState,
         (ConsentState.workspace_id == ConsentPurpose.workspace_id)
         & (ConsentState.purpose_key == ConsentPurpose.key)
         & (ConsentState.customer_id == bindparam("customer")),
+    )
+    .outerjoin(
+        _HELD,
+        (_HELD.workspace_id == ConsentPurpose.workspace_id)
+        & (_HELD.purpose_key == rules.RESTRICTION)
+        & (_HELD.customer_id == bindparam("customer")),
     )
     .where(ConsentPurpose.workspace_id == bindparam("workspace"), ConsentPurpose.key == bindparam("purpose"))
 )
@@ -172,9 +182,9 @@ def check(session: Session, workspace_id: str, customer_id: str, purpose_key: st
     )
     if row is None:
         return Decision(allowed=False, reason=rules.UNKNOWN_PURPOSE)
-    basis, kind, until, seen_major, major = row
+    basis, kind, until, seen_major, major, restriction = row
     latest = None if kind is None else rules.Latest(Kind(kind), until, seen_major)
-    return rules.decide(LegalBasis(basis), latest, major if basis == LegalBasis.CONSENT else None, now())
+    return rules.decide(LegalBasis(basis), latest, major if basis == LegalBasis.CONSENT else None, now(), restriction)
 
 
 def allowed_pairs(session: Session, workspace_id: str, pairs: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -182,6 +192,7 @@ def allowed_pairs(session: Session, workspace_id: str, pairs: Collection[tuple[s
     keys = sorted({purpose_key for _, purpose_key in pairs})
     about = cache.terms(session, workspace_id, keys)
     latest: dict[tuple[str, str], rules.Latest] = {}
+    held: dict[str, str] = {}
     customers = sorted({customer_id for customer_id, _ in pairs})
     for start in range(0, len(customers), 500):
         query = select(
@@ -190,16 +201,19 @@ def allowed_pairs(session: Session, workspace_id: str, pairs: Collection[tuple[s
         ).where(
             ConsentState.workspace_id == workspace_id,
             ConsentState.customer_id.in_(customers[start : start + 500]),
-            ConsentState.purpose_key.in_(keys),
+            ConsentState.purpose_key.in_([*keys, rules.RESTRICTION]),
         )  # fmt: skip
         for customer_id, key, kind, until, seen in session.execute(query):
-            latest[customer_id, key] = rules.Latest(Kind(kind), until, seen)
+            if key == rules.RESTRICTION:
+                held[customer_id] = kind
+            else:
+                latest[customer_id, key] = rules.Latest(Kind(kind), until, seen)
     at = now()
     allowed = set()
     for customer_id, key in pairs:
         if key in about:
             basis, major = about[key]
-            if rules.decide(basis, latest.get((customer_id, key)), major, at).allowed:
+            if rules.decide(basis, latest.get((customer_id, key)), major, at, held.get(customer_id)).allowed:
                 allowed.add((customer_id, key))
     return allowed
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import FunctionElement
 
 from obhut.consent.models import ConsentEvent, ConsentPurpose, ConsentState
-from obhut.consent.rules import Kind
+from obhut.consent.rules import RESTRICTION, Kind
 from obhut.customers.models import Customer
 from obhut.kit.clock import now
 
@@ -108,7 +108,7 @@ def _states(session: Session, workspace_id: str) -> dict[str, Found]:
     )
     current = (
         select(ConsentState.purpose_key.label("purpose"), state.label("state"))
-        .where(ConsentState.workspace_id == workspace_id, live)
+        .where(ConsentState.workspace_id == workspace_id, ConsentState.purpose_key != RESTRICTION, live)
         .subquery()
     )
     found: dict[str, Found] = {}

@@ -44,6 +44,7 @@ class Customer(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    contract_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # retention can count from it
 
     def __repr__(self) -> str:
         return f"Customer({self.workspace_id!r}, {self.id!r})"

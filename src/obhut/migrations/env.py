@@ -9,6 +9,8 @@ from obhut.consent import models as _consent  # noqa: F401
 from obhut.customers import models as _customers  # noqa: F401
 from obhut.kit.db import Base, KeystoreBase, build_engine
 from obhut.outbox import models as _outbox  # noqa: F401
+from obhut.retention import models as _retention  # noqa: F401
+from obhut.rights import models as _rights  # noqa: F401
 from obhut.vault import models as _vault  # noqa: F401
 from obhut.workspaces import models as _workspaces  # noqa: F401
 

@@ -1,0 +1,43 @@
+"""A customer's standing restriction (GDPR Art. 18, or what an erasure had to keep): held as their consent
+state for the purpose `*`, so that the one consent check (`service.check`, the batch check and the
+in-process index) refuses every purpose but legal obligations, on the very next request."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from obhut.consent import cache
+from obhut.consent.models import ConsentState
+from obhut.consent.rules import RESTRICTION, Restriction
+from obhut.kit.ids import new_id
+from obhut.outbox import service as outbox
+
+
+def restriction_of(session: Session, workspace_id: str, customer_id: str) -> Restriction | None:
+    state = session.get(ConsentState, (workspace_id, customer_id, RESTRICTION))
+    return None if state is None else Restriction(state.kind)
+
+
+def restrict(session: Session, workspace_id: str, customer_id: str, kind: Restriction, *, tell: bool = True) -> None:
+    """Restricts all of the customer's data; `tell`: recipients hear it through the outbox (Art. 19)."""
+    state = session.get(ConsentState, (workspace_id, customer_id, RESTRICTION))
+    if state is None:
+        state = ConsentState(workspace_id=workspace_id, customer_id=customer_id, purpose_key=RESTRICTION)
+        session.add(state)
+    state.kind, state.until, state.notice_major, state.event_id = kind.value, None, None, new_id()
+    session.flush()
+    cache.changed(session, workspace_id, customer_id)
+    if tell:
+        outbox.emit(session, workspace_id, "customer.restricted", customer_id=customer_id, data={"kind": kind.value})
+
+
+def lift(session: Session, workspace_id: str, customer_id: str) -> bool:
+    """Ends a restriction (not an erasure's); whether there was one to end."""
+    state = session.get(ConsentState, (workspace_id, customer_id, RESTRICTION))
+    if state is None or state.kind != Restriction.RESTRICTED.value:
+        return False
+    session.delete(state)
+    session.flush()
+    cache.changed(session, workspace_id, customer_id)
+    outbox.emit(session, workspace_id, "customer.unrestricted", customer_id=customer_id)
+    return True
