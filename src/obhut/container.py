@@ -10,20 +10,30 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 
+from obhut.access.handler import AccessHandler
 from obhut.access.login import Throttle
 from obhut.access.policies import PolicyService
 from obhut.audit.adapters.file import FileSink
 from obhut.audit.adapters.webhook import AlertWebhook, WebhookSink
+from obhut.audit.handler import AuditHandler
 from obhut.audit.ports import CheckpointSink
 from obhut.consent import service as consent
 from obhut.consent.cache import ConsentIndex, Listener
+from obhut.consent.handler import ConsentHandler
+from obhut.customers.handler import CustomerHandler
 from obhut.customers.models import Customer
 from obhut.customers.service import CustomerService
 from obhut.kit.db import build_engine, session_factory
 from obhut.kit.settings import Settings
 from obhut.outbox.adapters.nats import NatsPublisher
 from obhut.outbox.adapters.webhook import WebhookSender
+from obhut.outbox.handler import OutboxHandler
 from obhut.outbox.tasks import Relay, RelayConfig
+from obhut.retention.handler import RetentionHandler
+from obhut.rights.handler import RightsHandler
+from obhut.rights.ledger import ErasureLedger
+from obhut.rights.registry import Registry
+from obhut.rights.service import RightsService
 from obhut.vault.cache import KeyCache
 from obhut.vault.providers import build_providers
 from obhut.vault.service import Vault
@@ -41,6 +51,7 @@ class Container:
     throttle: Throttle
     checkpoint_sinks: list[CheckpointSink]
     alert_webhook: AlertWebhook | None
+    rights: RightsService
     _consent_index: ConsentIndex | None = field(default=None, init=False)
     _listener: Listener | None = field(default=None, init=False)
     _index_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
@@ -109,17 +120,35 @@ def build(settings: Settings) -> Container:
         settings.key_shards,
     )
     sessions = session_factory(engine)
+    customers = CustomerService(vault)
     return Container(
         settings,
         engine,
         keystore_engine,
         sessions,
         vault,
-        CustomerService(vault),
+        customers,
         PolicyService(),
         Throttle(sessions, settings),
         checkpoint_sinks(settings),
         AlertWebhook(settings.audit_alert_webhook_url) if settings.audit_alert_webhook_url else None,
+        RightsService(customers, registry(customers), ErasureLedger(settings.resolved_erasure_ledger)),
+    )
+
+
+def registry(customers: CustomerService) -> Registry:
+    """Every domain that stores data about a customer, in the order an erasure asks them: the profile comes
+    last, since its data key goes with it."""
+    return Registry(
+        [
+            AccessHandler(),
+            AuditHandler(),
+            ConsentHandler(),
+            OutboxHandler(),
+            RightsHandler(),
+            RetentionHandler(),
+            CustomerHandler(customers),
+        ]
     )
 
 

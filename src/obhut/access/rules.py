@@ -46,6 +46,7 @@ class Permission(StrEnum):
     KEYS_MANAGE = "keys:manage"
     TOKENS_MANAGE = "tokens:manage"
     OVERSIGHT = "oversight:read"  # break-glass reviews and, later, the access log
+    RIGHTS_MANAGE = "rights:manage"  # verify and answer data-subject requests, retention and legal holds
 
 
 ALL_PERMISSIONS = frozenset(Permission)
@@ -53,7 +54,8 @@ _READ_WRITE = frozenset({Permission.CUSTOMERS_READ, Permission.CUSTOMERS_WRITE})
 BUILTIN_ROLES: dict[str, frozenset[Permission]] = {
     "owner": ALL_PERMISSIONS,
     "admin": ALL_PERMISSIONS - {Permission.OVERSIGHT},
-    "privacy_officer": _READ_WRITE | {Permission.CUSTOMERS_DELETE, Permission.OVERSIGHT, Permission.BREAK_GLASS},
+    "privacy_officer": _READ_WRITE
+    | {Permission.CUSTOMERS_DELETE, Permission.OVERSIGHT, Permission.BREAK_GLASS, Permission.RIGHTS_MANAGE},
     "support_agent": _READ_WRITE,
     "analyst": frozenset({Permission.CUSTOMERS_READ}),
     "auditor": frozenset({Permission.CUSTOMERS_READ, Permission.OVERSIGHT}),

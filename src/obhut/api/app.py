@@ -22,6 +22,9 @@ from obhut.customers.endpoints import router as customers_router
 from obhut.kit.settings import Settings
 from obhut.kit.web import install_problem_handlers
 from obhut.outbox.endpoints import router as outbox_router
+from obhut.retention.endpoints import router as retention_router
+from obhut.rights.endpoints import router as rights_router
+from obhut.rights.privacy_endpoints import router as privacy_router
 from obhut.workspaces.endpoints import router as workspaces_router
 
 API_PREFIX = "/api/v1"
@@ -61,6 +64,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     api.include_router(preferences_router)
     api.include_router(consent_statistics_router)
     api.include_router(outbox_router)
+    api.include_router(rights_router)
+    api.include_router(privacy_router)
+    api.include_router(retention_router)
 
     @api.get("/health", tags=["meta"])
     def health() -> dict[str, str]:

@@ -13,10 +13,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
-from obhut.access.dependencies import CurrentPrincipal, policies
+from obhut.access.dependencies import CurrentPrincipal
 from obhut.access.rules import Permission
 from obhut.audit import repository, rules, service
 from obhut.audit.dependencies import AuditTrail
+from obhut.audit.handler import report
 from obhut.audit.models import AuditEntry
 from obhut.audit.schemas import EntryFilter
 from obhut.audit.service import Event
@@ -205,19 +206,6 @@ def access_report(
     principal.require(Permission.OVERSIGHT)
     language = lang or rules.language_of(request.headers.get("accept-language", ""))
     keyring = container_of(request).vault.open(session, workspace_id)
-    everything = repository.entries(workspace_id, EntryFilter(), service.pseudonym(keyring, customer_id)).limit(None)
-    query = everything.execution_options(yield_per=1000)  # every entry about them, however many
-    titles = policies(request).purposes(session, workspace_id)
-    found = [
-        ReportEntry(
-            at=row.at,
-            who=row.role.replace("_", " "),
-            what=rules.describe(language, row.action),
-            data=[rules.words(language, c) for c in row.categories.split()],
-            why=titles.get(row.purpose, row.purpose) if row.purpose else None,
-            shown=rules.words(language, row.outcome),
-        )
-        for row in session.scalars(query)
-    ]
+    found = [ReportEntry(**entry) for entry in report(session, keyring, customer_id, language)]
     trail.record(Event(rules.action("api", "audit", "subject-report"), customer_id=customer_id), keyring)
     return AccessReport(customer_id=customer_id, language=language, generated_at=now(), entries=found)

@@ -153,7 +153,11 @@ _MAJOR = (
 _HELD = aliased(ConsentState)  # the customer's restriction, if any
 _CHECK = (
     select(
-        ConsentPurpose.legal_basis, ConsentState.kind, ConsentState.until, ConsentState.notice_major, _MAJOR,
+        ConsentPurpose.legal_basis,
+        ConsentState.kind,
+        ConsentState.until,
+        ConsentState.notice_major,
+        _MAJOR,
         _HELD.kind,
     )
     .outerjoin(
@@ -224,7 +228,11 @@ def require(
     """Refuses (403 consent-required) unless the customer's data may be used for the purpose now.
     `uncatalogued_ok`: a purpose outside the consent catalogue is not consent's to refuse."""
     decision = check(session, workspace_id, customer_id, purpose_key)
-    if not decision.allowed and not (uncatalogued_ok and decision.reason == rules.UNKNOWN_PURPOSE):
+    if uncatalogued_ok and decision.reason == rules.UNKNOWN_PURPOSE:
+        # a staff purpose outside the catalogue: only a restriction (Art. 18, or an erasure's) refuses it
+        held = session.get(ConsentState, (workspace_id, customer_id, rules.RESTRICTION))
+        decision = Decision(allowed=held is None, reason=held.kind if held is not None else decision.reason)
+    if not decision.allowed:
         raise ConsentRequiredError(f"the customer's data may not be used for '{purpose_key}': {decision.reason}")
 
 
@@ -288,8 +296,8 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def public_jwk(keyring: Keyring) -> dict[str, str]:
-    signer = keyring.signer(RECEIPT_KEY)
+def public_jwk(keyring: Keyring, key_name: str = RECEIPT_KEY) -> dict[str, str]:
+    signer = keyring.signer(key_name)
     return {"kty": "OKP", "crv": "Ed25519", "x": b64url(signer.public_key), "use": "sig", "alg": "Ed25519",
             "kid": b64url(signer.public_key[:8])}  # fmt: skip
 

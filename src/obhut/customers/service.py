@@ -165,6 +165,23 @@ class CustomerService:
         outbox.emit(session, workspace_id, "customer.erased", customer_id=customer_id, data=erased)
         return tombstone.shredded_at
 
+    def clear(self, session: Session, workspace_id: str, customer_id: str, fields: Sequence[str]) -> None:
+        """Drops the given fields' ciphertext and blind indexes (an erasure that must keep the rest, or a
+        retention period that ended for some categories); recipients are told which fields went."""
+        customer = self._live(session, workspace_id, customer_id)
+        for name in fields:
+            setattr(customer, name, None)
+            if name in _INDEX_COLUMNS:
+                setattr(customer, _INDEX_COLUMNS[name], None)
+        customer.updated_at = now()
+        session.flush()
+        outbox.emit(session, workspace_id, "customer.erased", customer_id=customer_id, data={"fields": sorted(fields)})
+
+    def remove_row(self, session: Session, workspace_id: str, customer_id: str) -> None:
+        """Drops an erased customer's tombstone row (a retention policy that deletes rather than anonymises)."""
+        session.delete(self._existing(session, workspace_id, customer_id))
+        session.flush()
+
     def delete(self, session: Session, workspace_id: str, customer_id: str) -> None:
         self.shred(session, workspace_id, customer_id)
         session.delete(self._existing(session, workspace_id, customer_id))

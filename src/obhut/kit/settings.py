@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     webhook_retry_seconds: float = Field(default=10.0, ge=0, description="First retry; doubles, at most an hour")
     webhook_max_attempts: int = Field(default=8, ge=1, description="Then a delivery is dead until replayed")
 
+    erasure_ledger: Path | None = Field(
+        default=None, description="The erasure ledger, kept apart from databases and backups (var/erasures.jsonl)"
+    )
+
     key_provider: str = "local"
     key_file: Path | None = None
     allow_local_keys: bool = False
@@ -70,6 +74,10 @@ class Settings(BaseSettings):
     @property
     def resolved_keystore_url(self) -> str:
         return self.keystore_url or f"sqlite:///{self.data_dir / 'keystore.db'}"
+
+    @property
+    def resolved_erasure_ledger(self) -> Path:
+        return self.erasure_ledger or self.data_dir / "erasures.jsonl"
 
     @property
     def resolved_key_file(self) -> Path:

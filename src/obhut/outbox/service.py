@@ -118,6 +118,12 @@ def batch_from(session: Session, workspace_id: str, position: int, limit: int) -
     return [_outgoing(workspace_id, row) for row in session.connection().execute(query)]
 
 
+def about(session: Session, workspace_id: str, customer_id: str) -> list[Outgoing]:
+    """The events about one customer still in the outbox (delivered ones are pruned after a while)."""
+    query = select(*_COLUMNS).where(_EVENTS.c.workspace_id == workspace_id, _EVENTS.c.customer_id == customer_id)
+    return [_outgoing(workspace_id, row) for row in session.connection().execute(query.order_by(_EVENTS.c.position))]
+
+
 def events(session: Session, workspace_id: str, event_ids: Sequence[str]) -> list[Outgoing]:
     query = select(*_COLUMNS).where(_EVENTS.c.workspace_id == workspace_id, _EVENTS.c.event_id.in_(event_ids))
     return [_outgoing(workspace_id, row) for row in session.connection().execute(query.order_by(_EVENTS.c.position))]

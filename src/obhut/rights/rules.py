@@ -7,6 +7,8 @@ import calendar
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from obhut.kit.errors import ConflictError
+
 
 class Right(StrEnum):
     ACCESS = "access"  # Art. 15
@@ -36,8 +38,11 @@ REMIND_DAYS = 7  # a reminder this long before the deadline, and again once it h
 MAX_EXTENSION_MONTHS = 2
 
 
-class TransitionError(ValueError):
+class TransitionError(ConflictError):
     """A step the request's status does not allow (verifying twice, completing an unverified request)."""
+
+    kind = "request-step"
+    title = "Not possible at this step of the request"
 
 
 def add_months(at: datetime, months: int) -> datetime:

@@ -1,0 +1,188 @@
+"""The retention purge: finds the customers whose data has outlived its policy (a dry run reports them),
+then erases them, or clears the categories that are due, in resumable batches. Legal holds stop it. Every
+step is in the access log, and a finished run logs its deletion proof: a SHA-256 chain over each customer
+id and what was done, which the run's record keeps."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from obhut.audit import rules as audit_rules
+from obhut.audit import service as audit
+from obhut.audit.service import Context, Event
+from obhut.customers.models import Customer
+from obhut.customers.rules import FIELDS
+from obhut.customers.service import CustomerService
+from obhut.kit.clock import now
+from obhut.kit.db import unit_of_work
+from obhut.kit.ids import new_id
+from obhut.retention import rules, service
+from obhut.retention.models import PurgeRun
+from obhut.retention.rules import Action, Hold, Policy
+from obhut.rights import erasure
+from obhut.rights.ledger import ErasureLedger
+from obhut.rights.registry import Registry
+from obhut.vault.service import Vault
+
+SYSTEM = Context("system:retention", "system", "local", "obhut-retention", "")
+GENESIS = "0" * 64
+
+
+@dataclass(frozen=True)
+class Due:
+    """One customer the purge acts on: erased whole, or only `categories` cleared."""
+
+    customer_id: str
+    whole: bool
+    action: Action
+    categories: tuple[str, ...]
+    held: tuple[str, ...] = ()
+
+
+@dataclass
+class Report:
+    """A dry run: what a purge would do now, without doing it."""
+
+    examined: int = 0
+    erase: int = 0
+    clear: int = 0
+    held: int = 0
+    by_category: Counter[str] = field(default_factory=Counter)
+    customers: list[Due] = field(default_factory=list)  # the first ones, by id
+
+
+def survey(
+    session: Session, workspace_id: str, policies: list[Policy], holds: list[Hold], after: str, limit: int
+) -> tuple[list[Due], str, int]:
+    """The due customers among the next `limit` after `after` (by id); the last id examined; how many."""
+    query = (
+        select(Customer)
+        .where(Customer.workspace_id == workspace_id, Customer.id > after, Customer.erased_at.is_(None))
+        .order_by(Customer.id)
+        .limit(limit)
+    )
+    rows, at, found = list(session.scalars(query)), now(), []
+    for customer in rows:
+        present = erasure.present_categories(customer)
+        due = {c: a for c, a in rules.due_categories(policies, service.anchors(customer), at).items() if c in present}
+        held = rules.held(holds, customer.id, due)
+        acting = {c: a for c, a in due.items() if c not in held}
+        if acting:
+            whole = set(present) <= set(acting)
+            action = Action.DELETE if all(a is Action.DELETE for a in acting.values()) else Action.ANONYMISE
+            found.append(Due(customer.id, whole, action, tuple(sorted(acting)), tuple(sorted(held))))
+        elif held:
+            found.append(
+                Due(customer.id, whole=False, action=Action.ANONYMISE, categories=(), held=tuple(sorted(held)))
+            )
+    return found, rows[-1].id if rows else after, len(rows)
+
+
+def dry_run(session: Session, workspace_id: str, batch: int = 1000, keep: int = 100) -> Report:
+    report = Report()
+    policies, holds = service.policies(session, workspace_id), service.holds(session, workspace_id)
+    after = ""
+    while True:
+        found, after, examined = survey(session, workspace_id, policies, holds, after, batch)
+        report.examined += examined
+        for due in found:
+            report.held += bool(due.held)
+            if due.categories:
+                report.erase += due.whole
+                report.clear += not due.whole
+                report.by_category.update(f"{c}:{due.action.value if due.whole else 'clear'}" for c in due.categories)
+                if len(report.customers) < keep:
+                    report.customers.append(due)
+        if examined < batch:
+            return report
+
+
+def _proof(previous: str, due: Due) -> str:
+    line = f"{due.customer_id} {'erase' if due.whole else 'clear'} {due.action.value} {' '.join(due.categories)}"
+    return hashlib.sha256(f"{previous}\n{line}".encode()).hexdigest()
+
+
+class Purge:
+    def __init__(
+        self, sessions: sessionmaker[Session], vault: Vault, customers: CustomerService, registry: Registry,
+        ledger: ErasureLedger,
+    ) -> None:  # fmt: skip
+        self._sessions, self._vault, self._customers = sessions, vault, customers
+        self._registry, self._ledger = registry, ledger
+
+    def run(self, workspace_id: str, batch: int = 500, progress: Callable[[int], None] | None = None) -> PurgeRun:
+        """Purges the workspace, resuming the run a crash or a stop left unfinished."""
+        for _ in self.batches(workspace_id, batch):
+            if progress is not None:
+                progress(batch)
+        with self._sessions() as session:
+            found = session.scalars(
+                select(PurgeRun).where(PurgeRun.workspace_id == workspace_id).order_by(PurgeRun.started_at.desc())
+            ).first()
+            assert found is not None
+            return found
+
+    def batches(self, workspace_id: str, batch: int) -> Iterator[PurgeRun]:
+        """One committed batch at a time; each yields the run as it stands."""
+        while True:
+            with unit_of_work(self._sessions) as session:
+                run = self._current(session, workspace_id)
+                done = self._batch(session, run, batch)
+                session.expunge(run)
+            yield run
+            if done:
+                return
+
+    def _current(self, session: Session, workspace_id: str) -> PurgeRun:
+        unfinished = session.scalars(
+            select(PurgeRun).where(PurgeRun.workspace_id == workspace_id, PurgeRun.finished_at.is_(None))
+        ).first()
+        if unfinished is not None:
+            return unfinished
+        run = PurgeRun(workspace_id=workspace_id, run_id=new_id(), started_at=now(), cursor="", examined=0, erased=0,
+                       cleared=0, held=0, proof=GENESIS, summary="{}")  # fmt: skip
+        session.add(run)
+        return run
+
+    def _batch(self, session: Session, run: PurgeRun, batch: int) -> bool:
+        workspace_id = run.workspace_id
+        policies, holds = service.policies(session, workspace_id), service.holds(session, workspace_id)
+        found, run.cursor, examined = survey(session, workspace_id, policies, holds, run.cursor, batch)
+        keyring = self._vault.open(session, workspace_id)
+        summary = Counter(json.loads(run.summary))
+        for due in found:
+            run.held += bool(due.held)
+            if not due.categories:
+                continue
+            verb = "purge" if due.whole else "purge-fields"
+            event = Event(audit_rules.action("worker", "customer", verb), customer_id=due.customer_id,
+                          categories=due.categories)  # fmt: skip
+            audit.record(session, keyring, workspace_id, SYSTEM, event)  # first: sealed with the customer's key
+            if due.whole:
+                erasure.erase(session, keyring, self._registry, self._ledger, due.customer_id)
+                if due.action is Action.DELETE:
+                    self._customers.remove_row(session, workspace_id, due.customer_id)
+                run.erased += 1
+            else:
+                fields = [n for n, spec in FIELDS.items() if spec.category.value in due.categories]
+                self._customers.clear(session, workspace_id, due.customer_id, fields)
+                run.cleared += 1
+            summary.update(f"{c}:{due.action.value if due.whole else 'clear'}" for c in due.categories)
+            run.proof = _proof(run.proof, due)
+        run.examined += examined
+        run.summary = json.dumps(dict(summary), sort_keys=True)
+        finished = examined < batch
+        if finished:
+            run.finished_at = now()
+            event = Event(audit_rules.action("worker", "retention", "purge"), target=f"purge:{run.run_id}",
+                          ticket=f"sha256:{run.proof}", count=run.erased + run.cleared)  # fmt: skip
+            audit.record(session, None, workspace_id, SYSTEM, event)
+        session.flush()
+        return finished

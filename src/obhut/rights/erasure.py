@@ -1,0 +1,102 @@
+"""Erasure across every domain (GDPR Art. 17): each handler in the registry erases its part or says what
+it keeps and why (retention duties and legal holds win over erasure where the law says so); the customer's
+data key is shredded last; the erasure goes into the ledger that outlives backups; and the customer gets a
+signed certificate of what was erased, when, and what was kept and why."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from obhut.consent import restrictions
+from obhut.consent.rules import Restriction
+from obhut.consent.service import compact_jws
+from obhut.customers.models import Customer
+from obhut.customers.rules import FIELDS
+from obhut.kit.clock import now
+from obhut.kit.db import unit_of_work
+from obhut.kit.errors import ConflictError, NotFoundError
+from obhut.retention import service as retention
+from obhut.rights.ledger import Erasure, ErasureLedger
+from obhut.rights.ports import Subject
+from obhut.rights.registry import Registry
+from obhut.vault.keyring import Keyring
+from obhut.vault.service import Vault
+
+CERTIFICATE_KEY = "erasure-certificates"
+CERTIFICATE_TYPE = "erasure-certificate+jwt"
+
+
+@dataclass(frozen=True)
+class Certificate:
+    token: str  # compact JWS (Ed25519), verifiable with the workspace's certificate key
+    claims: dict[str, Any]
+
+    def __repr__(self) -> str:
+        return f"Certificate(erased_at={self.claims['erased_at']!r})"
+
+
+def present_categories(customer: Customer) -> list[str]:
+    return sorted({spec.category.value for name, spec in FIELDS.items() if getattr(customer, name) is not None})
+
+
+def erase(
+    session: Session,
+    keyring: Keyring,
+    registry: Registry,
+    ledger: ErasureLedger | None,
+    customer_id: str,
+    *,
+    request_id: str | None = None,
+    language: str = "en",
+) -> Certificate:
+    """Erases the customer everywhere, in the caller's transaction; the ledger entry is on disk before
+    that transaction commits."""
+    workspace_id = keyring.workspace_id
+    customer = session.get(Customer, (workspace_id, customer_id))
+    if customer is None:
+        raise NotFoundError(f"no customer {customer_id} in workspace '{workspace_id}'")
+    if (
+        customer.erased_at is not None
+        or restrictions.restriction_of(session, workspace_id, customer_id) is Restriction.ERASED
+    ):
+        raise ConflictError(f"customer {customer_id} was erased already; their certificate is on the erasure request")
+    retained = retention.retained_for(session, customer, present_categories(customer))
+    subject = Subject(session, keyring, workspace_id, customer_id, language)
+    outcomes = [handler.erase(subject, retained) for handler in registry]
+    at = now()
+    kept = [asdict(k) | {"until": k.until.isoformat() if k.until else None} for o in outcomes for k in o.kept]
+    claims = {
+        "type": "erasure certificate (GDPR Art. 17)",
+        "iat": int(at.timestamp()),
+        "controller": {"workspace": workspace_id},
+        "subject": customer_id,
+        "request": request_id,
+        "erased_at": at.isoformat(),
+        "erased": {o.domain: o.erased for o in outcomes if o.erased},
+        "kept": kept,
+        "data_key": "kept, restricted to the duties above, until they end" if retained else "destroyed",
+    }
+    certificate = Certificate(compact_jws(keyring, CERTIFICATE_KEY, CERTIFICATE_TYPE, claims), claims)
+    if ledger is not None:
+        ledger.append([Erasure(workspace_id, customer_id, at)])
+    return certificate
+
+
+def replay(sessions: sessionmaker[Session], vault: Vault, registry: Registry, ledger: ErasureLedger) -> int:
+    """Erases again every customer in the ledger whom the database holds unerased (it was restored from a
+    backup taken before their erasure); how many. Safe to run any number of times."""
+    again = 0
+    for erasure in ledger.entries():
+        with unit_of_work(sessions) as session:
+            customer = session.get(Customer, (erasure.workspace_id, erasure.customer_id))
+            if customer is None or customer.erased_at is not None:
+                continue
+            if restrictions.restriction_of(session, erasure.workspace_id, erasure.customer_id) is Restriction.ERASED:
+                continue
+            keyring = vault.open(session, erasure.workspace_id)
+            erase(session, keyring, registry, None, erasure.customer_id)
+            again += 1
+    return again
