@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     database_url: str = ""
     keystore_url: str = ""
+    backup_dir: Path | None = Field(default=None, description="Where 'obhut backup create' writes (data_dir/backups)")
     host: str = "127.0.0.1"
     port: int = 8000
     default_workspace: str = "default"
@@ -70,6 +71,10 @@ class Settings(BaseSettings):
     @property
     def resolved_keystore_url(self) -> str:
         return self.keystore_url or f"sqlite:///{self.data_dir / 'keystore.db'}"
+
+    @property
+    def resolved_backup_dir(self) -> Path:
+        return self.backup_dir or self.data_dir / "backups"
 
     @property
     def resolved_key_file(self) -> Path:

@@ -1,0 +1,1 @@
+"""Retention policies, legal holds, purges and backups."""
