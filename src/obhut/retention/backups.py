@@ -248,14 +248,15 @@ def _unpacked(
             sealed = path / entry.file
             if not sealed.is_file():
                 raise BackupError(f"{entry.file}: missing from the backup folder {path}")
+            plain = Path(work) / entry.database
+            # decrypting first names the chunk that fails; the checksum then covers the file as a whole
+            size = key.open_file(
+                entry.file, sealed, plain, entry.chunks, _tick(progress, entry.file, entry.plaintext_size)
+            )
             if _sha256(sealed) != entry.sha256:
                 raise StreamError(
                     f"{entry.file}: its checksum differs from the manifest: the file was altered or truncated"
                 )
-            plain = Path(work) / entry.database
-            size = key.open_file(
-                entry.file, sealed, plain, entry.chunks, _tick(progress, entry.file, entry.plaintext_size)
-            )
             if size != entry.plaintext_size:
                 raise StreamError(f"{entry.file}: {size} bytes where the manifest says {entry.plaintext_size}")
             inspection = _inspector(entry.kind, urls[entry.database]).inspect(plain, f"{label}_{entry.database}")
