@@ -17,6 +17,7 @@ from obhut.kit.errors import NotFoundError
 from obhut.kit.settings import Settings
 from obhut.retention import backups
 from obhut.retention.backups import KEY_REF, MANIFEST
+from obhut.retention.ports import BackupError
 from obhut.vault.providers import build_providers
 from obhut.vault.streams import StreamError
 from tests.conftest import WORKSPACE, jane
@@ -154,6 +155,14 @@ class TestTampering:
         (copy / MANIFEST).write_text(json.dumps(document))
         with pytest.raises(StreamError, match=rf"^{MANIFEST}: .*altered"):
             backups.verify(settings, copy)
+
+
+class TestFailedCreate:
+    def test_leaves_no_half_backup(self, tmp_path: Path) -> None:
+        empty = Settings(data_dir=tmp_path / "var", key_file=tmp_path / "keys" / "master.key")
+        with pytest.raises(BackupError, match="no SQLite database at"):
+            backups.create(empty, tmp_path / "backups")
+        assert list((tmp_path / "backups").iterdir()) == []
 
 
 class TestPrivacy:

@@ -17,6 +17,7 @@ import binascii
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -156,18 +157,11 @@ def create(settings: Settings, dest: Path | None = None, *, progress: Progress |
     key = BackupKey.new(backup_id)
     (wrapped,) = provider.wrap(KEY_REF, [WrapItem(key.material, backup_id.encode())])
     folder.mkdir(parents=True, mode=0o700)
-    files = []
-    with tempfile.TemporaryDirectory(prefix="obhut-backup-") as work:
-        for database, url in database_urls(settings).items():
-            engine = engine_for(url)
-            plain = Path(work) / database
-            revision = engine.revision()  # migrations run at start-up, not during a backup
-            engine.dump(plain)
-            name = f"{database}{_SUFFIX[engine.kind]}"
-            sealed = key.seal_file(name, plain, folder / name, _tick(progress, name, plain.stat().st_size), CHUNK_BYTES)
-            files.append(
-                DatabaseFile(database, engine.kind, revision, name, sealed.plaintext_size, sealed.sha256, sealed.chunks)
-            )
+    try:
+        files = _seal_databases(settings, key, folder, progress)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)  # no half backup left to be mistaken for one
+        raise
     manifest = Manifest(
         backup_id=backup_id,
         created_at=created.isoformat(),
@@ -183,6 +177,22 @@ def create(settings: Settings, dest: Path | None = None, *, progress: Progress |
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
         handle.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
     return CreatedBackup(folder, manifest)
+
+
+def _seal_databases(settings: Settings, key: BackupKey, folder: Path, progress: Progress | None) -> list[DatabaseFile]:
+    files = []
+    with tempfile.TemporaryDirectory(prefix="obhut-backup-") as work:
+        for database, url in database_urls(settings).items():
+            engine = engine_for(url)
+            plain = Path(work) / database
+            revision = engine.revision()  # migrations run at start-up, not during a backup
+            engine.dump(plain)
+            name = f"{database}{_SUFFIX[engine.kind]}"
+            sealed = key.seal_file(name, plain, folder / name, _tick(progress, name, plain.stat().st_size), CHUNK_BYTES)
+            files.append(
+                DatabaseFile(database, engine.kind, revision, name, sealed.plaintext_size, sealed.sha256, sealed.chunks)
+            )
+    return files
 
 
 # --- reading a backup back ------------------------------------------------------------------------------
