@@ -39,7 +39,6 @@ from obhut.vault.streams import CHUNK_BYTES, BackupKey, StreamError
 KEY_REF = "obhut-backups"
 MANIFEST = "manifest.json"
 FORMAT = "obhut-backup-v1"
-DATABASES = ("main", "keystore")
 _SUFFIX = {"sqlite": ".db.enc", "postgresql": ".pgdump.enc"}
 
 Progress = Callable[[str, int, int], None]
