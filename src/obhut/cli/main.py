@@ -11,7 +11,7 @@ import uvicorn
 from obhut import migrations
 from obhut.access import service as access
 from obhut.audit.tasks import Background
-from obhut.cli import audit, customers, keys, staff, workspaces
+from obhut.cli import audit, backup, customers, keys, staff, workspaces
 from obhut.cli.context import console, container
 from obhut.consent import tasks as consent_tasks
 from obhut.container import Container
@@ -33,6 +33,7 @@ app.add_typer(customers.app, name="customers")
 app.add_typer(workspaces.app, name="workspaces")
 app.add_typer(staff.app, name="staff")
 app.add_typer(audit.app, name="audit")
+app.add_typer(backup.app, name="backup")
 
 
 @app.command()

@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     database_url: str = ""
     keystore_url: str = ""
+    backup_dir: Path | None = Field(default=None, description="Where 'obhut backup create' writes (data_dir/backups)")
     host: str = "127.0.0.1"
     port: int = 8000
     default_workspace: str = "default"
@@ -78,6 +79,10 @@ class Settings(BaseSettings):
     @property
     def resolved_erasure_ledger(self) -> Path:
         return self.erasure_ledger or self.data_dir / "erasures.jsonl"
+
+    @property
+    def resolved_backup_dir(self) -> Path:
+        return self.backup_dir or self.data_dir / "backups"
 
     @property
     def resolved_key_file(self) -> Path:
