@@ -11,7 +11,6 @@ import json
 import zipfile
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from obhut.consent import service as consent
@@ -19,21 +18,9 @@ from obhut.container import Container
 from obhut.kit.db import unit_of_work
 from obhut.vault.cipher import signature_valid
 from tests.conftest import WORKSPACE, jane
-from tests.consent.test_ledger import define_catalogue
 
 BASE = f"/api/v1/workspaces/{WORKSPACE}"
 REQUESTS = f"{BASE}/requests"
-
-
-@pytest.fixture
-def customer_id(client: TestClient) -> str:
-    define_catalogue(client)
-    created = client.post(f"{BASE}/customers", json=jane())
-    customer = str(created.json()["id"])
-    granted = {"purpose": "newsletter", "kind": "granted", "notice_version": "1.0", "language": "de"}
-    assert client.post(f"{BASE}/consent/customers/{customer}/events", json=granted).status_code == 201
-    assert client.get(f"{BASE}/customers/{customer}", params={"purpose": "support"}).status_code == 200
-    return customer
 
 
 def _open(client: TestClient, customer_id: str, right: str, **body: Any) -> dict[str, Any]:
