@@ -30,6 +30,7 @@ from obhut.outbox.adapters.webhook import WebhookSender
 from obhut.outbox.handler import OutboxHandler
 from obhut.outbox.tasks import Relay, RelayConfig
 from obhut.retention.handler import RetentionHandler
+from obhut.retention.purge import Purge
 from obhut.rights.handler import RightsHandler
 from obhut.rights.ledger import ErasureLedger
 from obhut.rights.registry import Registry
@@ -65,6 +66,10 @@ class Container:
         config = RelayConfig(settings.outbox_batch, settings.webhook_retry_seconds, settings.webhook_max_attempts)
         sender = WebhookSender(settings.webhook_timeout_seconds)
         return Relay(self.sessions, self.vault, consent_allows, publisher, sender, config)
+
+    def purge(self) -> Purge:
+        """The retention purge, erasing through the rights registry (every domain) and its ledger."""
+        return Purge(self.sessions, self.vault, self.customers, self.rights.registry, self.rights.ledger)
 
     def consent_index(self) -> ConsentIndex:
         """The in-process consent check, built on first use; on PostgreSQL it listens for the changes of

@@ -11,7 +11,7 @@ import uvicorn
 from obhut import migrations
 from obhut.access import service as access
 from obhut.audit.tasks import Background
-from obhut.cli import audit, backup, customers, keys, staff, workspaces
+from obhut.cli import audit, backup, customers, keys, retention, staff, workspaces
 from obhut.cli.context import console, container
 from obhut.consent import tasks as consent_tasks
 from obhut.container import Container
@@ -19,6 +19,9 @@ from obhut.kit.db import unit_of_work
 from obhut.kit.settings import Settings
 from obhut.outbox import tasks as relay_tasks
 from obhut.outbox.tasks import RelayThread
+from obhut.retention import tasks as retention_tasks
+from obhut.rights import tasks as rights_tasks
+from obhut.vault import tasks as vault_tasks
 from obhut.workspaces import service as workspaces_service
 
 app = typer.Typer(help="Obhut: privacy-first customer identity and data platform.", no_args_is_help=True)
@@ -33,6 +36,7 @@ app.add_typer(customers.app, name="customers")
 app.add_typer(workspaces.app, name="workspaces")
 app.add_typer(staff.app, name="staff")
 app.add_typer(audit.app, name="audit")
+app.add_typer(retention.app, name="retention")
 app.add_typer(backup.app, name="backup")
 
 
@@ -63,13 +67,20 @@ def serve(
 
 
 def _background(built: Container, *, relay: bool = True) -> list[Background | RelayThread]:
-    """The periodic work beside the API: checkpoints, scans and consent expiry; and the outbox relay."""
+    """The periodic work beside the API: checkpoints and scans; consent expiry, outbox pruning, request
+    reminders, interrupted key rotations and the retention purge; and the outbox relay."""
     settings, threads = built.settings, list[Background | RelayThread]()
     if settings.audit_sequence_seconds > 0:
         jobs = [
             partial(consent_tasks.expire_all, built.sessions, built.vault),
             partial(relay_tasks.prune_all, built.sessions, settings.outbox_keep_days),
+            partial(rights_tasks.remind_all, built.sessions, built.rights),
+            partial(vault_tasks.resume_rotations, built.vault, built.sessions),
         ]
+        if settings.retention_purge_hours > 0:
+            jobs.append(
+                partial(retention_tasks.purge_due, built.sessions, built.purge(), settings.retention_purge_hours)
+            )
         threads.append(
             Background(
                 built.sessions,
@@ -92,8 +103,9 @@ def _background(built: Container, *, relay: bool = True) -> list[Background | Re
 def worker(
     idle: float = typer.Option(0.2, help="Seconds the relay rests when nothing is waiting"),
 ) -> None:
-    """Run the scheduled work without the API: the outbox relay (NATS, webhooks, retries) in the foreground,
-    checkpoints, scans and consent expiry beside it. Stops on Ctrl-C or SIGTERM; safe to kill at any time."""
+    """Run the scheduled work without the API: the outbox relay (NATS, webhooks, retries) in the foreground;
+    beside it checkpoints, scans, consent expiry, request reminders, interrupted key rotations and the
+    retention purge. Stops on Ctrl-C or SIGTERM; safe to kill at any time."""
     with container() as built:
         background = _background(built, relay=False)
         stop = threading.Event()

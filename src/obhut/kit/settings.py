@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     webhook_retry_seconds: float = Field(default=10.0, ge=0, description="First retry; doubles, at most an hour")
     webhook_max_attempts: int = Field(default=8, ge=1, description="Then a delivery is dead until replayed")
 
+    retention_purge_hours: float = Field(
+        default=24.0, ge=0, description="serve and worker purge each workspace this often (its policies); 0: off"
+    )
     erasure_ledger: Path | None = Field(
         default=None, description="The erasure ledger, kept apart from databases and backups (var/erasures.jsonl)"
     )

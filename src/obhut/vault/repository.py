@@ -8,12 +8,19 @@ from sqlalchemy.orm import Session
 
 from obhut.kit import bulk
 from obhut.vault.models import DataKey, KeyVersion, ShardGeneration, ShreddedSubject, WrappedSecret
+from obhut.vault.rules import VersionState
 
 _DATA_KEYS: Table = DataKey.__table__  # type: ignore[assignment]
 
 
 def key_versions(session: Session, workspace_id: str) -> list[KeyVersion]:
     query = select(KeyVersion).where(KeyVersion.workspace_id == workspace_id).order_by(KeyVersion.version)
+    return list(session.scalars(query))
+
+
+def workspaces_rotating(session: Session) -> list[str]:
+    """Workspaces with a key version still retiring: a rotation that has not finished."""
+    query = select(KeyVersion.workspace_id).where(KeyVersion.state == VersionState.RETIRING.value).distinct()
     return list(session.scalars(query))
 
 

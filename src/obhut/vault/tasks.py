@@ -69,3 +69,10 @@ def rotate(
                 version.state = VersionState.RETIRED.value
                 version.retired_at = now()
     return RotationReport(workspace_id, retiring, target, done, resumed)
+
+
+def resume_rotations(vault: Vault, factory: sessionmaker[Session], progress: Progress | None = None) -> int:
+    """Finishes every rotation a stop interrupted (a version still retiring); how many data keys moved."""
+    with factory() as session:
+        workspaces = repository.workspaces_rotating(session)
+    return sum(rotate(vault, factory, w, progress=progress).rewrapped for w in workspaces)
