@@ -153,6 +153,11 @@ class TestAnswering:
         masked = client.get(f"{BASE}/customers/{customer_id}")
         assert masked.status_code == 200
         assert masked.json()["email"] != "Jane.Musterfrau@example.com"
+        found = client.post(
+            f"{BASE}/customers/lookup", params={"purpose": "support"}, json={"email": "Jane.Musterfrau@example.com"}
+        )
+        assert found.status_code == 200
+        assert found.json()["customers"][0]["disclosure"]["email"] == "masked"
         state = {s["purpose"]: s["reason"] for s in client.get(f"{BASE}/consent/customers/{customer_id}").json()}
         assert state["newsletter"] == "restricted"
 

@@ -4,6 +4,9 @@ in-process index) refuses every purpose but legal obligations, on the very next 
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from obhut.consent import cache
@@ -16,6 +19,16 @@ from obhut.outbox import service as outbox
 def restriction_of(session: Session, workspace_id: str, customer_id: str) -> Restriction | None:
     state = session.get(ConsentState, (workspace_id, customer_id, RESTRICTION))
     return None if state is None else Restriction(state.kind)
+
+
+def held(session: Session, workspace_id: str, customer_ids: Collection[str]) -> set[str]:
+    """Which of the customers are restricted (or kept only for legal duties after an erasure)."""
+    query = select(ConsentState.customer_id).where(
+        ConsentState.workspace_id == workspace_id,
+        ConsentState.purpose_key == RESTRICTION,
+        ConsentState.customer_id.in_(sorted(customer_ids)),
+    )
+    return set(session.scalars(query)) if customer_ids else set()
 
 
 def restrict(session: Session, workspace_id: str, customer_id: str, kind: Restriction, *, tell: bool = True) -> None:

@@ -13,6 +13,7 @@ from obhut.access.rules import Permission
 from obhut.audit import rules as audit
 from obhut.audit.dependencies import AuditTrail, record_apart
 from obhut.audit.service import Event
+from obhut.consent import restrictions
 from obhut.consent import service as consent
 from obhut.container import container_of
 from obhut.customers.schemas import CustomerFields, CustomerOut, Erased, Lookup, LookupResult
@@ -124,9 +125,16 @@ def shred_customer(
 
 @router.post("/lookup")
 def lookup_customers(
-    workspace_id: str, body: Lookup, request: Request, session: DbSession, plan: Plan, trail: AuditTrail
+    workspace_id: str,
+    body: Lookup,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    plan: Plan,
+    trail: AuditTrail,
 ) -> LookupResult:
-    """Exact search by one key, sent in the body so that it stays out of URLs and server logs."""
+    """Exact search by one key, sent in the body so that it stays out of URLs and server logs. A restricted
+    customer (Art. 18) is found but shown masked, whatever the purpose."""
     field, value = body.key()
     keyring = _keyring(request, session, workspace_id)
     search = (audit.search_kind(field), str(value))
@@ -138,6 +146,11 @@ def lookup_customers(
             request, workspace_id, replace(denied, search_kind=search[0], search_term=search[1]), trail.context
         )
         raise
+    restricted = restrictions.held(session, workspace_id, [v.id for v in views]) if plan.purpose else set()
+    if restricted:
+        masked = policies(request).plan(session, principal, None, None)
+        views = [_service(request).view(session, workspace_id, v.id, masked, keyring) if v.id in restricted else v
+                 for v in views]  # fmt: skip
     found = [(v.id, v.disclosure) for v in views]
     trail.viewed("search", plan, found, search=search, keyring=keyring)
     return LookupResult(customers=[CustomerOut.of(v) for v in views])
