@@ -17,6 +17,7 @@ BENCHES = [
     ["bench_detect.py", "--seed", "7"],
     ["bench_consent.py", "--customers", "1000000"],
     ["bench_outbox.py"],
+    ["bench_rights.py", "--count", "100000"],
 ]
 
 

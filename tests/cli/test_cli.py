@@ -196,7 +196,7 @@ class TestExport:
         victim = next(r["id"] for r in _export(obhut, tmp_path) if r["external_ref"] == "K-103")
         result = obhut("customers", "shred", victim)
         assert result.exit_code == 0, result.output
-        assert f"customer {victim} shredded at" in result.output
+        assert f"customer {victim} erased at" in result.output
         remaining = _export(obhut, tmp_path)
         assert sorted(r["external_ref"] for r in remaining) == ["K-101", "K-105"]
         assert victim not in (tmp_path / "export.jsonl").read_text(encoding="utf-8")

@@ -12,6 +12,7 @@ from obhut.cli.context import console, container, progress_bar, record
 from obhut.customers import tasks
 from obhut.customers.rules import FIELDS
 from obhut.kit.db import unit_of_work
+from obhut.rights import erasure
 
 app = typer.Typer(help="Customers: import, export, shred.", no_args_is_help=True)
 WORKSPACE = typer.Option(None, "--workspace", "-w", help="Workspace (default OBHUT_DEFAULT_WORKSPACE)")
@@ -73,10 +74,15 @@ def export_customers(
 
 @app.command("shred")
 def shred(customer_id: str, workspace: str = WORKSPACE) -> None:
-    """Destroy the customer's data key: their fields become unrecoverable, also in older copies."""
+    """Erase the customer in every domain and destroy their data key: their fields become unrecoverable, also
+    in older copies (a restored backup replays the erasure ledger). Prints the signed certificate."""
     with container() as built, unit_of_work(built.sessions) as session:
         ws = workspace or built.settings.default_workspace
         keyring = built.vault.open(session, ws)
         record(session, ws, Event(action("cli", "customer", "shred"), customer_id=customer_id), keyring)
-        erased_at = built.customers.shred(session, ws, customer_id)
-    console.print(f"customer {customer_id} shredded at {erased_at:%Y-%m-%d %H:%M:%S} UTC")
+        rights = built.rights
+        certificate = erasure.erase(session, keyring, rights.registry, rights.ledger, customer_id)
+    for kept in certificate.claims["kept"]:
+        console.print(f"kept: {kept['what']} ({kept['why']})")
+    console.print(f"customer {customer_id} erased at {certificate.claims['erased_at']}; certificate:")
+    print(certificate.token)  # noqa: T201 - stdout, where it can be captured

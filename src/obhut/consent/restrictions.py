@@ -54,3 +54,12 @@ def lift(session: Session, workspace_id: str, customer_id: str) -> bool:
     cache.changed(session, workspace_id, customer_id)
     outbox.emit(session, workspace_id, "customer.unrestricted", customer_id=customer_id)
     return True
+
+
+def forget(session: Session, workspace_id: str, customer_id: str) -> None:
+    """Drops an erased customer's restriction with their row (a deletion): nothing is left to restrict."""
+    state = session.get(ConsentState, (workspace_id, customer_id, RESTRICTION))
+    if state is not None:
+        session.delete(state)
+        session.flush()
+        cache.changed(session, workspace_id, customer_id)

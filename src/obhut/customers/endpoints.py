@@ -4,6 +4,7 @@ this caller and purpose): the architecture tests fail for an endpoint that retur
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,10 +17,12 @@ from obhut.audit.service import Event
 from obhut.consent import restrictions
 from obhut.consent import service as consent
 from obhut.container import container_of
+from obhut.customers.models import Customer
 from obhut.customers.schemas import CustomerFields, CustomerOut, Erased, Lookup, LookupResult
 from obhut.customers.service import CustomerService
 from obhut.kit.errors import ForbiddenError
 from obhut.kit.web import DbSession
+from obhut.rights import erasure
 from obhut.vault.keyring import Keyring
 
 router = APIRouter(prefix="/workspaces/{workspace_id}/customers", tags=["customers"])
@@ -65,6 +68,7 @@ def read_customer(
     workspace_id: str, customer_id: str, request: Request, session: DbSession, plan: Plan, trail: AuditTrail
 ) -> CustomerOut:
     """Without `purpose`, values are masked; with one, each field is revealed, masked or withheld by policy."""
+    _service(request).ensure_live(session, workspace_id, customer_id)
     consent.enforce(session, workspace_id, customer_id, plan.purpose)
     keyring = _keyring(request, session, workspace_id)
     view = _service(request).view(session, workspace_id, customer_id, plan, keyring)
@@ -92,7 +96,19 @@ def update_customer(
     return CustomerOut.of(view)
 
 
-@router.delete("/{customer_id}", status_code=status.HTTP_204_NO_CONTENT)
+def _erase(request: Request, session: DbSession, workspace_id: str, customer_id: str) -> Erased:
+    """Erasure through every domain's handler and the erasure ledger, as a data-subject request does."""
+    keyring = _keyring(request, session, workspace_id)
+    rights = container_of(request).rights
+    certificate = erasure.erase(session, keyring, rights.registry, rights.ledger, customer_id)
+    customer = session.get(Customer, (workspace_id, customer_id))
+    erased_at = customer.erased_at if customer is not None and customer.erased_at else None
+    kept = [f"{k['what']}: {k['why']}" for k in certificate.claims["kept"] if erased_at is None]
+    stamp = erased_at or datetime.fromisoformat(certificate.claims["erased_at"])
+    return Erased(id=customer_id, erased_at=stamp, kept=kept, certificate=certificate.token)
+
+
+@router.delete("/{customer_id}", status_code=status.HTTP_204_NO_CONTENT, responses={200: {"model": Erased}})
 def delete_customer(
     workspace_id: str,
     customer_id: str,
@@ -101,10 +117,15 @@ def delete_customer(
     principal: CurrentPrincipal,
     trail: AuditTrail,
 ) -> Response:
-    """Erases the customer: shreds the data key, then removes the row."""
+    """Erases the customer everywhere and removes the row (204). Where a retention duty or legal hold keeps
+    some of their data, the row stays, restricted, and the answer (200) says what was kept and why."""
     principal.require(Permission.CUSTOMERS_DELETE)
     trail.record(Event(audit.action("api", "customer", "delete"), customer_id=customer_id))
-    _service(request).delete(session, workspace_id, customer_id)
+    erased = _erase(request, session, workspace_id, customer_id)
+    if erased.kept:
+        return Response(erased.model_dump_json(), media_type="application/json")
+    _service(request).remove_row(session, workspace_id, customer_id)
+    restrictions.forget(session, workspace_id, customer_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -117,10 +138,10 @@ def shred_customer(
     principal: CurrentPrincipal,
     trail: AuditTrail,
 ) -> Erased:
-    """Destroys the customer's data key; the row stays as a tombstone."""
+    """Erases the customer everywhere (the data key is destroyed); the row stays as a tombstone."""
     principal.require(Permission.CUSTOMERS_DELETE)
     trail.record(Event(audit.action("api", "customer", "shred"), customer_id=customer_id))
-    return Erased(id=customer_id, erased_at=_service(request).shred(session, workspace_id, customer_id))
+    return _erase(request, session, workspace_id, customer_id)
 
 
 @router.post("/lookup")

@@ -114,3 +114,5 @@ class LookupResult(BaseModel):
 class Erased(BaseModel):
     id: str
     erased_at: datetime
+    kept: list[str] = Field(default_factory=list, description="What a retention duty or legal hold kept, and why")
+    certificate: str = Field(description="The signed erasure certificate (compact JWS, Ed25519)")

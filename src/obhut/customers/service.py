@@ -194,6 +194,10 @@ class CustomerService:
             raise NotFoundError(f"no customer {customer_id} in workspace '{workspace_id}'")
         return customer
 
+    def ensure_live(self, session: Session, workspace_id: str, customer_id: str) -> None:
+        """404 for an unknown customer, 410 (with the date) for an erased one: before any other check."""
+        self._live(session, workspace_id, customer_id)
+
     def _live(self, session: Session, workspace_id: str, customer_id: str) -> Customer:
         customer = self._existing(session, workspace_id, customer_id)
         if customer.erased_at is not None:

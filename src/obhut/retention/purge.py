@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from obhut.audit import rules as audit_rules
 from obhut.audit import service as audit
 from obhut.audit.service import Context, Event
+from obhut.consent import restrictions
 from obhut.customers.models import Customer
 from obhut.customers.rules import FIELDS
 from obhut.customers.service import CustomerService
@@ -169,6 +170,7 @@ class Purge:
                 erasure.erase(session, keyring, self._registry, self._ledger, due.customer_id)
                 if due.action is Action.DELETE:
                     self._customers.remove_row(session, workspace_id, due.customer_id)
+                    restrictions.forget(session, workspace_id, due.customer_id)
                 run.erased += 1
             else:
                 fields = [n for n, spec in FIELDS.items() if spec.category.value in due.categories]
