@@ -10,10 +10,10 @@ from sqlalchemy import select, update
 from obhut.container import Container
 from obhut.customers.models import Customer
 from obhut.kit.db import unit_of_work
-from obhut.vault import tasks
+from obhut.vault import rules, tasks
 from obhut.vault.errors import KeyRevokedError, SubjectShreddedError
 from obhut.vault.keyring import IntegrityError
-from obhut.vault.models import DataKey, KeyVersion, WrappedSecret
+from obhut.vault.models import DataKey, KeyVersion, ShardGeneration, WrappedSecret
 from obhut.vault.ports import KeyUnusableError
 from obhut.workspaces import service as workspaces
 from tests.conftest import WORKSPACE, jane
@@ -127,6 +127,23 @@ class TestShredding:
         with pytest.raises(SubjectShreddedError, match=f"customer {victim} was destroyed on"):
             _read(container, victim)
         assert [_read(container, i)["email"] for i in others] == [f"kunde{n}@example.com" for n in range(1, 20)]
+
+    def test_many_at_once_move_each_shard_once(self, container: Container) -> None:
+        ids = _create(container, 20)
+        victims, others = ids[:7], ids[7:]
+        with unit_of_work(container.sessions) as session:
+            before = dict(session.execute(select(ShardGeneration.shard, ShardGeneration.generation)).all())
+            shredded = container.vault.shred_many(session, WORKSPACE, [*victims, victims[0]])
+            assert [t.subject_id for t in shredded] == [*victims, victims[0]]
+        with unit_of_work(container.sessions) as session:
+            after = dict(session.execute(select(ShardGeneration.shard, ShardGeneration.generation)).all())
+        moved = {shard for shard in after if after[shard] != before[shard]}
+        assert moved == {rules.shard_of(v, len(before)) for v in victims}
+        assert all(after[shard] == before[shard] + 1 for shard in moved)
+        for victim in victims:
+            with pytest.raises(SubjectShreddedError):
+                _read(container, victim)
+        assert [_read(container, i)["email"] for i in others] == [f"kunde{n}@example.com" for n in range(7, 20)]
 
     def test_a_copy_of_the_database_taken_before_cannot_be_decrypted(self, container: Container) -> None:
         victim, neighbour = _create(container, 2)

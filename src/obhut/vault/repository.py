@@ -86,12 +86,55 @@ def rewrap_data_keys(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     session.connection().execute(statement, list(rows))
 
 
-def delete_data_key(session: Session, workspace_id: str, subject_id: str) -> None:
-    session.execute(delete(DataKey).where(DataKey.workspace_id == workspace_id, DataKey.subject_id == subject_id))
+def shard_members(session: Session, workspace_id: str, version: int, shards: Sequence[int]) -> list[Any]:
+    """(subject_id, shard, wrapped) of every data key in the shards: plain rows, read once per shred."""
+    query = select(_DATA_KEYS.c.subject_id, _DATA_KEYS.c.shard, _DATA_KEYS.c.wrapped).where(
+        _DATA_KEYS.c.workspace_id == workspace_id, _DATA_KEYS.c.key_version == version, _DATA_KEYS.c.shard.in_(shards)
+    )
+    return list(session.connection().execute(query))
+
+
+def set_shard_generations(session: Session, workspace_id: str, version: int, generations: dict[int, int]) -> None:
+    """Bulk update by primary key (ORM objects of these rows are not loaded anywhere: reads take columns)."""
+    rows = [
+        {"workspace_id": workspace_id, "key_version": version, "shard": s, "generation": g}
+        for s, g in generations.items()
+    ]
+    session.execute(update(ShardGeneration), rows)
+
+
+def data_key_subjects(session: Session, workspace_id: str, subject_ids: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(subject_ids), 500):
+        query = select(DataKey.subject_id).where(
+            DataKey.workspace_id == workspace_id, DataKey.subject_id.in_(subject_ids[start : start + 500])
+        )
+        found.update(session.scalars(query))
+    return found
+
+
+def delete_data_keys(session: Session, workspace_id: str, subject_ids: Sequence[str]) -> None:
+    for start in range(0, len(subject_ids), 500):
+        session.execute(
+            delete(DataKey).where(
+                DataKey.workspace_id == workspace_id, DataKey.subject_id.in_(subject_ids[start : start + 500])
+            )
+        )
 
 
 def shredded(session: Session, workspace_id: str, subject_id: str) -> ShreddedSubject | None:
     return session.get(ShreddedSubject, (workspace_id, subject_id))
+
+
+def shredded_many(session: Session, workspace_id: str, subject_ids: Sequence[str]) -> list[ShreddedSubject]:
+    found: list[ShreddedSubject] = []
+    ids = sorted(set(subject_ids))
+    for start in range(0, len(ids), 500):
+        query = select(ShreddedSubject).where(
+            ShreddedSubject.workspace_id == workspace_id, ShreddedSubject.subject_id.in_(ids[start : start + 500])
+        )
+        found.extend(session.scalars(query))
+    return found
 
 
 def secrets_of_version(keystore: Session, workspace_id: str, version: int) -> list[WrappedSecret]:

@@ -233,76 +233,73 @@ class Vault:
     # --- shredding ----------------------------------------------------------------------------------
     def shred(self, session: Session, workspace_id: str, subject_id: str) -> ShreddedSubject:
         """Destroy one customer's data key so that no copy of the database can decrypt their fields."""
-        tombstone = repository.shredded(session, workspace_id, subject_id)
-        if tombstone is not None:
-            return tombstone
-        keyring = self.open(session, workspace_id)
-        if session.get(DataKey, (workspace_id, subject_id)) is None:
-            raise NotFoundError(f"customer {subject_id} has no data key in workspace '{workspace_id}'")
-        for version in keyring.versions.values():
-            self._move_shard(session, version, subject_id)
-        repository.delete_data_key(session, workspace_id, subject_id)
-        tombstone = ShreddedSubject(workspace_id=workspace_id, subject_id=subject_id, shredded_at=now())
-        session.add(tombstone)
-        session.flush()
-        return tombstone
+        return self.shred_many(session, workspace_id, [subject_id])[0]
 
-    def _move_shard(self, session: Session, version: KeyVersion, subject_id: str) -> None:
-        """Give the subject's shard in `version` a new generation and re-wrap its other members under it;
-        the old generation is destroyed once the move has committed."""
-        generations = repository.shard_generations(session, version.workspace_id, version.version)
-        shard = rules.shard_of(subject_id, len(generations))
-        old_generation, generation = generations[shard], generations[shard] + 1
-        old_id = (SecretKind.SHARD.value, shard, old_generation)
-        old_secret = self.unwrapped_secrets(version, old_id).get(old_id)
-        new_secret = new_key()
-        aad = rules.secret_aad(version.workspace_id, version.version, SecretKind.SHARD, shard, generation)
-        wrapped = self.provider(version.provider).wrap(version.key_ref, [WrapItem(new_secret, aad)])[0]
+    def shred_many(self, session: Session, workspace_id: str, subject_ids: Sequence[str]) -> list[ShreddedSubject]:
+        """`shred` for many customers: each shard they sit in moves to a new generation once, however many of
+        them leave it, so a purge pays per shard, not per customer."""
+        done = {t.subject_id: t for t in repository.shredded_many(session, workspace_id, subject_ids)}
+        todo = sorted({s for s in subject_ids if s not in done})
+        if todo:
+            present = repository.data_key_subjects(session, workspace_id, todo)
+            missing = [s for s in todo if s not in present]
+            if missing:
+                raise NotFoundError(f"customer {missing[0]} has no data key in workspace '{workspace_id}'")
+            keyring = self.open(session, workspace_id)
+            for version in keyring.versions.values():
+                self._move_shards(session, version, set(todo))
+            repository.delete_data_keys(session, workspace_id, todo)
+            stamp = now()
+            rows = [ShreddedSubject(workspace_id=workspace_id, subject_id=s, shredded_at=stamp) for s in todo]
+            session.add_all(rows)
+            session.flush()
+            done.update((row.subject_id, row) for row in rows)
+        return [done[s] for s in subject_ids]
+
+    def _move_shards(self, session: Session, version: KeyVersion, leaving: set[str]) -> None:
+        """Give each shard in `version` that a leaving subject sits in a new generation, and re-wrap its
+        other members under it; the old generations are destroyed once the move has committed."""
+        workspace_id, shard_kind = version.workspace_id, SecretKind.SHARD
+        generations = repository.shard_generations(session, workspace_id, version.version)
+        moved = {shard: generations[shard] + 1 for shard in {rules.shard_of(s, len(generations)) for s in leaving}}
+        old_ids = {shard: (shard_kind.value, shard, generation - 1) for shard, generation in moved.items()}
+        secrets = self.unwrapped_secrets(version, next(iter(old_ids.values())))
+        fresh = {shard: new_key() for shard in moved}
+        aads = {
+            shard: rules.secret_aad(workspace_id, version.version, shard_kind, shard, g) for shard, g in moved.items()
+        }
+        wrapped = self.provider(version.provider).wrap(version.key_ref, [WrapItem(fresh[s], aads[s]) for s in moved])
         with unit_of_work(self._keystore) as keystore:
-            keystore.merge(
-                WrappedSecret(
-                    workspace_id=version.workspace_id,
-                    key_version=version.version,
-                    kind=SecretKind.SHARD.value,
-                    slot=shard,
-                    generation=generation,
-                    wrapped=wrapped,
-                    created_at=now(),
-                )
-            )
-        members = [
-            dk
-            for dk in repository.data_keys_in_shard(session, version.workspace_id, version.version, shard)
-            if dk.subject_id != subject_id
-        ]
-        if members and old_secret is None:
-            raise ConfigurationError(f"shard key {shard} of {version.key_ref} is missing from the key store")
+            for shard, blob in zip(moved, wrapped, strict=True):
+                keystore.merge(
+                    WrappedSecret(workspace_id=workspace_id, key_version=version.version, kind=shard_kind.value,
+                                  slot=shard, generation=moved[shard], wrapped=blob, created_at=now())
+                )  # fmt: skip
         updates = []
-        for dk in members:
-            old_aad = rules.data_key_aad(dk.workspace_id, dk.subject_id, dk.key_version, shard, old_generation)
-            data_key = Sealer(old_secret or b"").open(dk.wrapped, old_aad)
-            new_aad = rules.data_key_aad(dk.workspace_id, dk.subject_id, dk.key_version, shard, generation)
-            updates.append(
-                {
-                    "w": dk.workspace_id,
-                    "s": dk.subject_id,
-                    "kv": dk.key_version,
-                    "sh": shard,
-                    "g": generation,
-                    "wrapped_key": Sealer(new_secret).seal(data_key, new_aad),
-                }
-            )
+        members = repository.shard_members(session, workspace_id, version.version, sorted(moved))
+        openers = {shard: Sealer(secrets.get(old_ids[shard], b"")) for shard in moved}
+        sealers = {shard: Sealer(fresh[shard]) for shard in moved}
+        for subject_id, shard, wrapped_key in members:
+            if subject_id in leaving:
+                continue
+            if old_ids[shard] not in secrets:
+                raise ConfigurationError(f"shard key {shard} of {version.key_ref} is missing from the key store")
+            generation = moved[shard]
+            old_aad = rules.data_key_aad(workspace_id, subject_id, version.version, shard, generation - 1)
+            new_aad = rules.data_key_aad(workspace_id, subject_id, version.version, shard, generation)
+            data_key = openers[shard].open(wrapped_key, old_aad)
+            updates.append({"w": workspace_id, "s": subject_id, "kv": version.version, "sh": shard, "g": generation,
+                            "wrapped_key": sealers[shard].seal(data_key, new_aad)})  # fmt: skip
         repository.rewrap_data_keys(session, updates)
-        row = session.get(ShardGeneration, (version.workspace_id, version.version, shard))
-        if row is not None:
-            row.generation = generation
-        after_commit(session, lambda: self._destroy_below(version, shard, generation))
+        repository.set_shard_generations(session, workspace_id, version.version, moved)
+        after_commit(session, lambda: self._destroy_below(version, moved))
 
-    def _destroy_below(self, version: KeyVersion, shard: int, generation: int) -> None:
+    def _destroy_below(self, version: KeyVersion, moved: Mapping[int, int]) -> None:
         with unit_of_work(self._keystore) as keystore:
-            repository.delete_secrets(
-                keystore, version.workspace_id, version.version, SecretKind.SHARD.value, shard, generation
-            )
+            for shard, generation in moved.items():
+                repository.delete_secrets(
+                    keystore, version.workspace_id, version.version, SecretKind.SHARD.value, shard, generation
+                )
         self._cache.drop(version.workspace_id)
 
     def sweep(self, session: Session, workspace_id: str) -> int:
