@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from obhut.access.models import BreakGlass
-from obhut.rights.ports import Kept, Outcome, Retained, Subject
+from obhut.rights.ports import Batch, Kept, Outcome, Retained, Subject
 
 WHY_KEPT = "the record of emergency access to your data, which the privacy officer must be able to review (Art. 5(2))"
 
@@ -37,3 +37,6 @@ class AccessHandler:
         del retained
         count = len(self._events(subject))
         return Outcome(self.domain, kept=[Kept(f"{count} emergency accesses", WHY_KEPT)] if count else [])
+
+    def erase_all(self, batch: Batch) -> None:
+        del batch  # nothing of theirs goes: what this domain holds is kept (see `erase`)

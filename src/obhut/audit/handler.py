@@ -12,7 +12,7 @@ from obhut.access.policies import PolicyService
 from obhut.audit import repository, rules, service
 from obhut.audit.models import AuditEntry
 from obhut.audit.schemas import EntryFilter
-from obhut.rights.ports import Kept, Outcome, Retained, Subject
+from obhut.rights.ports import Batch, Kept, Outcome, Retained, Subject
 from obhut.vault.keyring import Keyring
 
 WHY_KEPT = (
@@ -54,3 +54,6 @@ class AuditHandler:
             select(func.count()).where(AuditEntry.workspace_id == subject.workspace_id, AuditEntry.subject == pseudonym)
         )
         return Outcome(self.domain, kept=[Kept(f"access log: {count} entries about you", WHY_KEPT)])
+
+    def erase_all(self, batch: Batch) -> None:
+        del batch  # nothing of theirs goes: what this domain holds is kept (see `erase`)

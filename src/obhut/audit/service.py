@@ -122,7 +122,8 @@ def record_many(
     session: Session, keyring: Keyring | None, workspace_id: str, context: Context, events: Sequence[Event]
 ) -> None:
     rows = [entry_row(keyring, workspace_id, context, e) for e in events]
-    session.connection().execute(_ENTRIES.insert(), rows)  # Core: the ORM's bulk path costs as much again
+    if rows:
+        session.connection().execute(_ENTRIES.insert(), rows)  # Core: the ORM's bulk path costs as much again
 
 
 def columns(entry: Any) -> dict[str, Any]:

@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, insert
 
 from obhut.consent import cache, restrictions, service
 from obhut.consent.models import ConsentChain, ConsentEvent, ConsentState
-from obhut.consent.rules import Restriction
-from obhut.rights.ports import Kept, Outcome, Retained, Subject
+from obhut.consent.rules import RESTRICTION, Restriction
+from obhut.kit.ids import new_id
+from obhut.rights.ports import Batch, Kept, Outcome, Retained, Subject
 from obhut.vault.errors import SubjectShreddedError
 
 WHY_KEPT = (
@@ -67,6 +68,24 @@ class ConsentHandler:
             "receipt_key": service.public_jwk(subject.keyring),
             "now": {key: service.check(session, workspace_id, customer_id, key).reason for key in sorted(newest)},
         }
+
+    def erase_all(self, batch: Batch) -> None:
+        session, workspace_id, ids = batch.session, batch.workspace_id, batch.customer_ids
+        for start in range(0, len(ids), 500):
+            session.execute(
+                delete(ConsentState).where(
+                    ConsentState.workspace_id == workspace_id, ConsentState.customer_id.in_(ids[start : start + 500])
+                )
+            )
+        rows = [
+            {"workspace_id": workspace_id, "customer_id": c, "purpose_key": RESTRICTION,
+             "kind": Restriction.ERASED.value, "until": None, "notice_major": None, "event_id": new_id()}
+            for c in ids
+        ]  # fmt: skip
+        if rows:
+            session.execute(insert(ConsentState), rows)
+        for customer_id in ids:
+            cache.changed(session, workspace_id, customer_id)
 
     def erase(self, subject: Subject, retained: Retained) -> Outcome:
         del retained  # whatever is kept serves legal obligations only: the restriction says so to every check

@@ -4,9 +4,9 @@ in-process index) refuses every purpose but legal obligations, on the very next 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from obhut.consent import cache
@@ -56,10 +56,16 @@ def lift(session: Session, workspace_id: str, customer_id: str) -> bool:
     return True
 
 
-def forget(session: Session, workspace_id: str, customer_id: str) -> None:
-    """Drops an erased customer's restriction with their row (a deletion): nothing is left to restrict."""
-    state = session.get(ConsentState, (workspace_id, customer_id, RESTRICTION))
-    if state is not None:
-        session.delete(state)
-        session.flush()
-        cache.changed(session, workspace_id, customer_id)
+def forget(session: Session, workspace_id: str, customer_ids: Sequence[str]) -> None:
+    """Drops erased customers' restrictions with their rows (a deletion): nothing is left to restrict."""
+    for start in range(0, len(customer_ids), 500):
+        chunk = customer_ids[start : start + 500]
+        session.execute(
+            delete(ConsentState).where(
+                ConsentState.workspace_id == workspace_id,
+                ConsentState.purpose_key == RESTRICTION,
+                ConsentState.customer_id.in_(chunk),
+            )
+        )
+        for customer_id in chunk:
+            cache.changed(session, workspace_id, customer_id)

@@ -125,7 +125,7 @@ def delete_customer(
     if erased.kept:
         return Response(erased.model_dump_json(), media_type="application/json")
     _service(request).remove_row(session, workspace_id, customer_id)
-    restrictions.forget(session, workspace_id, customer_id)
+    restrictions.forget(session, workspace_id, [customer_id])
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -10,7 +10,7 @@ from obhut.customers import repository
 from obhut.customers.rules import FIELDS
 from obhut.customers.service import CustomerService
 from obhut.kit.errors import NotFoundError
-from obhut.rights.ports import Kept, Outcome, Retained, Subject
+from obhut.rights.ports import Batch, Kept, Outcome, Retained, Subject
 
 
 class CustomerHandler:
@@ -32,6 +32,9 @@ class CustomerHandler:
             "updated_at": record.updated_at.isoformat(),
             "contract_ended_at": row.contract_ended_at.isoformat() if row.contract_ended_at else None,
         }
+
+    def erase_all(self, batch: Batch) -> None:
+        self._customers.shred_many(batch.session, batch.workspace_id, batch.customer_ids)
 
     def erase(self, subject: Subject, retained: Retained) -> Outcome:
         session, workspace_id, customer_id = subject.session, subject.workspace_id, subject.customer_id

@@ -8,7 +8,7 @@ from typing import Any
 
 from obhut.outbox import rules, service
 from obhut.outbox.models import OutboxCursor, OutboxRecipient
-from obhut.rights.ports import Kept, Outcome, Retained, Subject
+from obhut.rights.ports import Batch, Kept, Outcome, Retained, Subject
 
 WHY_KEPT = "recipients must be told of your erasure (GDPR Art. 19); these notices hold ids, not your data"
 
@@ -60,3 +60,6 @@ class OutboxHandler:
             erased=[f"recipients told: {', '.join(told)}" if told else "no recipient receives erasure notices"],
             kept=[Kept(f"{pending} change notices about you, until delivered", WHY_KEPT)] if pending else [],
         )
+
+    def erase_all(self, batch: Batch) -> None:
+        del batch  # nothing of theirs goes: what this domain holds is kept (see `erase`)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from obhut.retention import service
-from obhut.rights.ports import Kept, Outcome, Retained, Subject
+from obhut.rights.ports import Batch, Kept, Outcome, Retained, Subject
 
 
 class RetentionHandler:
@@ -34,3 +34,6 @@ class RetentionHandler:
         ]
         kept = [Kept(f"legal hold on {h.category or 'all'} data", "a legal hold, until it is released") for h in holds]
         return Outcome(self.domain, kept=kept)
+
+    def erase_all(self, batch: Batch) -> None:
+        del batch  # nothing of theirs goes: what this domain holds is kept (see `erase`)

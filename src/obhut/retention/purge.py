@@ -26,7 +26,7 @@ from obhut.kit.db import unit_of_work
 from obhut.kit.ids import new_id
 from obhut.retention import rules, service
 from obhut.retention.models import PurgeRun
-from obhut.retention.rules import Action, Hold, Policy
+from obhut.retention.rules import Action, Anchors, Hold, Policy
 from obhut.rights import erasure
 from obhut.rights.ledger import ErasureLedger
 from obhut.rights.registry import Registry
@@ -64,26 +64,35 @@ def survey(
 ) -> tuple[list[Due], str, int]:
     """The due customers among the next `limit` after `after` (by id); the last id examined; how many."""
     query = (
-        select(Customer)
+        select(*_SURVEYED)
         .where(Customer.workspace_id == workspace_id, Customer.id > after, Customer.erased_at.is_(None))
         .order_by(Customer.id)
         .limit(limit)
     )
-    rows, at, found = list(session.scalars(query)), now(), []
-    for customer in rows:
-        present = erasure.present_categories(customer)
-        due = {c: a for c, a in rules.due_categories(policies, service.anchors(customer), at).items() if c in present}
-        held = rules.held(holds, customer.id, due)
+    rows, at, found = session.execute(query).all(), now(), []
+    for customer_id, collected, active, contract_end, *filled in rows:
+        present = {category for category, has in zip(_CATEGORY_OF, filled, strict=True) if has}
+        anchors = Anchors(collected, active, contract_end)
+        due = {c: a for c, a in rules.due_categories(policies, anchors, at).items() if c in present}
+        held = rules.held(holds, customer_id, due)
         acting = {c: a for c, a in due.items() if c not in held}
         if acting:
             whole = set(present) <= set(acting)
             action = Action.DELETE if all(a is Action.DELETE for a in acting.values()) else Action.ANONYMISE
-            found.append(Due(customer.id, whole, action, tuple(sorted(acting)), tuple(sorted(held))))
+            found.append(Due(customer_id, whole, action, tuple(sorted(acting)), tuple(sorted(held))))
         elif held:
             found.append(
-                Due(customer.id, whole=False, action=Action.ANONYMISE, categories=(), held=tuple(sorted(held)))
+                Due(customer_id, whole=False, action=Action.ANONYMISE, categories=(), held=tuple(sorted(held)))
             )
-    return found, rows[-1].id if rows else after, len(rows)
+    return found, rows[-1][0] if rows else after, len(rows)
+
+
+# What a survey reads per customer: its dates, and which fields hold data (never the ciphertext itself).
+_CATEGORY_OF = [spec.category.value for spec in FIELDS.values()]
+_SURVEYED = (
+    Customer.id, Customer.created_at, Customer.updated_at, Customer.contract_ended_at,
+    *(getattr(Customer, name).is_not(None) for name in FIELDS),
+)  # fmt: skip
 
 
 def dry_run(session: Session, workspace_id: str, batch: int = 1000, keep: int = 100) -> Report:
@@ -156,8 +165,8 @@ class Purge:
         workspace_id = run.workspace_id
         policies, holds = service.policies(session, workspace_id), service.holds(session, workspace_id)
         found, run.cursor, examined = survey(session, workspace_id, policies, holds, run.cursor, batch)
-        keyring = self._vault.open(session, workspace_id)
-        summary = Counter(json.loads(run.summary))
+        keyring, events = self._vault.open(session, workspace_id), list[Event]()
+        summary, whole = Counter(json.loads(run.summary)), []
         for due in found:
             run.held += bool(due.held)
             if not due.categories:
@@ -165,19 +174,21 @@ class Purge:
             verb = "purge" if due.whole else "purge-fields"
             event = Event(audit_rules.action("worker", "customer", verb), customer_id=due.customer_id,
                           categories=due.categories)  # fmt: skip
-            audit.record(session, keyring, workspace_id, SYSTEM, event)  # first: sealed with the customer's key
+            events.append(event)
             if due.whole:
-                erasure.erase(session, keyring, self._registry, self._ledger, due.customer_id)
-                if due.action is Action.DELETE:
-                    self._customers.remove_row(session, workspace_id, due.customer_id)
-                    restrictions.forget(session, workspace_id, due.customer_id)
-                run.erased += 1
+                whole.append(due)
             else:
                 fields = [n for n, spec in FIELDS.items() if spec.category.value in due.categories]
                 self._customers.clear(session, workspace_id, due.customer_id, fields)
                 run.cleared += 1
             summary.update(f"{c}:{due.action.value if due.whole else 'clear'}" for c in due.categories)
             run.proof = _proof(run.proof, due)
+        audit.record_many(session, keyring, workspace_id, SYSTEM, events)  # before the keys go: sealed with them
+        erasure.erase_all(session, keyring, self._registry, self._ledger, [d.customer_id for d in whole])
+        deleted = [d.customer_id for d in whole if d.action is Action.DELETE]
+        self._customers.remove_rows(session, workspace_id, deleted)
+        restrictions.forget(session, workspace_id, deleted)
+        run.erased += len(whole)
         run.examined += examined
         run.summary = json.dumps(dict(summary), sort_keys=True)
         finished = examined < batch

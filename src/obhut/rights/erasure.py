@@ -5,6 +5,7 @@ signed certificate of what was erased, when, and what was kept and why."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ from obhut.kit.db import unit_of_work
 from obhut.kit.errors import ConflictError, NotFoundError
 from obhut.retention import service as retention
 from obhut.rights.ledger import Erasure, ErasureLedger
-from obhut.rights.ports import Subject
+from obhut.rights.ports import Batch, Subject
 from obhut.rights.registry import Registry
 from obhut.vault.keyring import Keyring
 from obhut.vault.service import Vault
@@ -83,6 +84,21 @@ def erase(
     if ledger is not None:
         ledger.append([Erasure(workspace_id, customer_id, at)])
     return certificate
+
+
+def erase_all(
+    session: Session, keyring: Keyring, registry: Registry, ledger: ErasureLedger, customer_ids: Sequence[str]
+) -> None:
+    """Erases many customers whom nothing keeps (a retention purge: every period ended, no hold), through
+    every handler in a few statements each; the ledger gets them in one append. No certificates: the
+    purge's deletion proof covers them."""
+    if not customer_ids:
+        return
+    batch = Batch(session, keyring, keyring.workspace_id, customer_ids)
+    for handler in registry:
+        handler.erase_all(batch)
+    at = now()
+    ledger.append([Erasure(keyring.workspace_id, customer_id, at) for customer_id in customer_ids])
 
 
 def replay(sessions: sessionmaker[Session], vault: Vault, registry: Registry, ledger: ErasureLedger) -> int:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from obhut.rights.models import SubjectRequest
-from obhut.rights.ports import Kept, Outcome, Retained, Subject
+from obhut.rights.ports import Batch, Kept, Outcome, Retained, Subject
 
 WHY_KEPT = "proof that your requests were answered, and how (GDPR Art. 5(2) and 12); they hold no data about you"
 
@@ -36,6 +36,17 @@ class RightsHandler:
                 for r in requests_of(subject)
             ]
         }  # fmt: skip
+
+    def erase_all(self, batch: Batch) -> None:
+        for start in range(0, len(batch.customer_ids), 500):
+            batch.session.execute(
+                update(SubjectRequest)
+                .where(
+                    SubjectRequest.workspace_id == batch.workspace_id,
+                    SubjectRequest.customer_id.in_(batch.customer_ids[start : start + 500]),
+                )
+                .values(details_sealed=None, extension_sealed=None)
+            )
 
     def erase(self, subject: Subject, retained: Retained) -> Outcome:
         del retained

@@ -4,6 +4,7 @@ one per domain; a test fails when a table with customer data is covered by none.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -25,6 +26,19 @@ class Subject:
 
     def __repr__(self) -> str:
         return f"Subject({self.workspace_id!r}, {self.customer_id!r})"
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Customers erased together by a purge."""
+
+    session: Session
+    keyring: Keyring
+    workspace_id: str
+    customer_ids: Sequence[str]
+
+    def __repr__(self) -> str:
+        return f"Batch({self.workspace_id!r}, {len(self.customer_ids)} customers)"
 
 
 @dataclass(frozen=True)
@@ -67,4 +81,9 @@ class SubjectHandler(Protocol):
 
     def erase(self, subject: Subject, retained: Retained) -> Outcome:
         """Erases what the domain holds about the customer, except what `retained` keeps; never commits."""
+        ...
+
+    def erase_all(self, batch: Batch) -> None:
+        """`erase` for many customers at once, keeping nothing (a retention purge: every period has ended and
+        no hold names them), in a few statements rather than a few per customer."""
         ...
