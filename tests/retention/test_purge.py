@@ -42,7 +42,7 @@ def _customers(container: Container) -> dict[str, str]:
 
 def _purge(container: Container) -> Purge:
     rights = container.rights
-    return Purge(container.sessions, container.vault, container.customers, rights.registry, rights.ledger)
+    return Purge(container.sessions, container.vault, container.customers, rights.registry, rights.ledger, window=2)
 
 
 def test_a_dry_run_reports_and_changes_nothing(container: Container) -> None:
@@ -59,10 +59,11 @@ def test_a_dry_run_reports_and_changes_nothing(container: Container) -> None:
 def test_the_purge_resumes_and_logs_its_proof(container: Container) -> None:
     ids = _customers(container)
     runner = _purge(container)
-    first = next(runner.batches(WORKSPACE, batch=2))  # then the process "stops"
+    first = next(runner.batches(WORKSPACE, batch=1))  # then the process "stops"
     assert first.finished_at is None
-    assert first.examined == 2
-    run = runner.run(WORKSPACE, batch=2)
+    assert 1 <= first.erased + first.cleared <= 2  # a survey window (2) may hold more than the batch asks
+    assert first.examined < 5
+    run = runner.run(WORKSPACE, batch=1)
     assert run.run_id == first.run_id
     assert (run.examined, run.erased, run.cleared, run.held) == (5, 2, 1, 1)
     with unit_of_work(container.sessions) as session:

@@ -17,7 +17,7 @@ app = typer.Typer(help="Retention: what a purge would do, and the purge itself."
 def purge(
     workspace: str = WORKSPACE,
     dry_run: bool = typer.Option(False, "--dry-run", help="Report what would go, change nothing"),  # noqa: FBT003 - typer default
-    batch: int = typer.Option(500, min=1, max=10_000, help="Customers per committed batch"),
+    batch: int = typer.Option(5000, min=1, max=50_000, help="Customers erased per committed batch"),
 ) -> None:
     """Erases customers whose data outlived every policy, clears the categories due for others, keeps what
     legal holds name; resumes an interrupted run; logs a deletion proof in the access log."""

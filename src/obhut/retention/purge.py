@@ -32,6 +32,7 @@ from obhut.rights.ledger import ErasureLedger
 from obhut.rights.registry import Registry
 from obhut.vault.service import Vault
 
+SURVEY_WINDOW = 5000  # customers read per survey query
 SYSTEM = Context("system:retention", "system", "local", "obhut-retention", "")
 GENESIS = "0" * 64
 
@@ -122,12 +123,12 @@ def _proof(previous: str, due: Due) -> str:
 class Purge:
     def __init__(
         self, sessions: sessionmaker[Session], vault: Vault, customers: CustomerService, registry: Registry,
-        ledger: ErasureLedger,
+        ledger: ErasureLedger, window: int = SURVEY_WINDOW,
     ) -> None:  # fmt: skip
         self._sessions, self._vault, self._customers = sessions, vault, customers
-        self._registry, self._ledger = registry, ledger
+        self._registry, self._ledger, self._window = registry, ledger, window
 
-    def run(self, workspace_id: str, batch: int = 500, progress: Callable[[int], None] | None = None) -> PurgeRun:
+    def run(self, workspace_id: str, batch: int = 5000, progress: Callable[[int], None] | None = None) -> PurgeRun:
         """Purges the workspace, resuming the run a crash or a stop left unfinished."""
         for _ in self.batches(workspace_id, batch):
             if progress is not None:
@@ -162,9 +163,18 @@ class Purge:
         return run
 
     def _batch(self, session: Session, run: PurgeRun, batch: int) -> bool:
+        """About `batch` customers acted on (at most a survey window more), however many it examines to find
+        them: an erasure moves every shard key its customers sit in, so fewer, larger batches cost less each."""
         workspace_id = run.workspace_id
         policies, holds = service.policies(session, workspace_id), service.holds(session, workspace_id)
-        found, run.cursor, examined = survey(session, workspace_id, policies, holds, run.cursor, batch)
+        found, examined, window = [], 0, max(batch, self._window)
+        while True:
+            more, run.cursor, seen = survey(session, workspace_id, policies, holds, run.cursor, window)
+            found += more
+            examined += seen
+            exhausted = seen < window
+            if exhausted or sum(bool(d.categories) for d in found) >= batch:
+                break
         keyring, events = self._vault.open(session, workspace_id), list[Event]()
         summary, whole = Counter(json.loads(run.summary)), []
         for due in found:
@@ -191,7 +201,7 @@ class Purge:
         run.erased += len(whole)
         run.examined += examined
         run.summary = json.dumps(dict(summary), sort_keys=True)
-        finished = examined < batch
+        finished = exhausted
         if finished:
             run.finished_at = now()
             event = Event(audit_rules.action("worker", "retention", "purge"), target=f"purge:{run.run_id}",

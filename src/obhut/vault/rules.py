@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Sequence
 from enum import StrEnum
 
 FIELD_FORMAT_V1 = 1
@@ -65,6 +66,19 @@ def field_aad_suffix(field: str, data_key_version: int) -> bytes:
 
 def data_key_aad(workspace_id: str, subject_id: str, key_version: int, shard: int, generation: int) -> bytes:
     return _encode(b"obhut/data-key/1", workspace_id, subject_id, key_version, shard, generation)
+
+
+def data_key_aads(
+    workspace_id: str, subject_ids: Sequence[str], key_version: int, shard: int, generation: int
+) -> list[bytes]:
+    """`data_key_aad` for many subjects of one shard generation: the shared parts are encoded once."""
+    head = _encode(b"obhut/data-key/1", workspace_id)
+    tail = _encode(b"", key_version, shard, generation)
+    out = []
+    for subject_id in subject_ids:
+        raw = subject_id.encode()
+        out.append(head + len(raw).to_bytes(4) + raw + tail)
+    return out
 
 
 def secret_aad(workspace_id: str, key_version: int, kind: SecretKind, slot: int, generation: int) -> bytes:

@@ -275,21 +275,28 @@ class Vault:
                     WrappedSecret(workspace_id=workspace_id, key_version=version.version, kind=shard_kind.value,
                                   slot=shard, generation=moved[shard], wrapped=blob, created_at=now())
                 )  # fmt: skip
+        by_shard: dict[int, list[tuple[str, bytes]]] = {shard: [] for shard in moved}
+        for subject_id, shard, wrapped_key in repository.shard_members(
+            session, workspace_id, version.version, sorted(moved)
+        ):
+            if subject_id not in leaving:
+                by_shard[shard].append((subject_id, wrapped_key))
         updates = []
-        members = repository.shard_members(session, workspace_id, version.version, sorted(moved))
-        openers = {shard: Sealer(secrets.get(old_ids[shard], b"")) for shard in moved}
-        sealers = {shard: Sealer(fresh[shard]) for shard in moved}
-        for subject_id, shard, wrapped_key in members:
-            if subject_id in leaving:
+        for shard, members in by_shard.items():
+            if not members:
                 continue
             if old_ids[shard] not in secrets:
                 raise ConfigurationError(f"shard key {shard} of {version.key_ref} is missing from the key store")
-            generation = moved[shard]
-            old_aad = rules.data_key_aad(workspace_id, subject_id, version.version, shard, generation - 1)
-            new_aad = rules.data_key_aad(workspace_id, subject_id, version.version, shard, generation)
-            data_key = openers[shard].open(wrapped_key, old_aad)
-            updates.append({"w": workspace_id, "s": subject_id, "kv": version.version, "sh": shard, "g": generation,
-                            "wrapped_key": sealers[shard].seal(data_key, new_aad)})  # fmt: skip
+            generation, subjects = moved[shard], [subject_id for subject_id, _ in members]
+            old_aads = rules.data_key_aads(workspace_id, subjects, version.version, shard, generation - 1)
+            new_aads = rules.data_key_aads(workspace_id, subjects, version.version, shard, generation)
+            opener = Sealer(secrets[old_ids[shard]])
+            data_keys = [opener.open(blob, aad) for (_, blob), aad in zip(members, old_aads, strict=True)]
+            rewrapped = Sealer(fresh[shard]).seal_many(data_keys, new_aads)
+            updates += [
+                {"w": workspace_id, "s": s, "kv": version.version, "sh": shard, "g": generation, "wrapped_key": w}
+                for s, w in zip(subjects, rewrapped, strict=True)
+            ]
         repository.rewrap_data_keys(session, updates)
         repository.set_shard_generations(session, workspace_id, version.version, moved)
         after_commit(session, lambda: self._destroy_below(version, moved))
