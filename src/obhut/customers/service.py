@@ -176,9 +176,8 @@ class CustomerService:
             .values({**dict.fromkeys(_ALL_COLUMNS), "erased_at": bindparam("at")})
         )
         session.connection().execute(statement, [{"cid": t.subject_id, "at": t.shredded_at} for t in tombstones])
-        for tombstone in tombstones:
-            erased = {"erased_at": tombstone.shredded_at.isoformat()}
-            outbox.emit(session, workspace_id, "customer.erased", customer_id=tombstone.subject_id, data=erased)
+        told = [(t.subject_id, {"erased_at": t.shredded_at.isoformat()}) for t in tombstones]
+        outbox.emit_many(session, workspace_id, "customer.erased", told)
 
     def clear(self, session: Session, workspace_id: str, customer_id: str, fields: Sequence[str]) -> None:
         """Drops the given fields' ciphertext and blind indexes (an erasure that must keep the rest, or a

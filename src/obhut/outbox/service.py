@@ -53,6 +53,19 @@ def emit(
     return event_id
 
 
+def emit_many(session: Session, workspace_id: str, topic: str, about: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+    """`emit` for one event per customer in `about` ((customer id, data) pairs), in one statement."""
+    at, topic = now(), rules.check_topic(topic)
+    rows = [
+        {"workspace_id": workspace_id, "event_id": new_id(), "position": None, "topic": topic, "customer_id": customer,
+         "purpose_key": None, "occurred_at": at, "data": json.dumps(dict(data), sort_keys=True, default=str,
+                                                                     separators=(",", ":"))}
+        for customer, data in about
+    ]  # fmt: skip
+    if rows:
+        session.connection().execute(_EVENTS.insert(), rows)
+
+
 # Positions in commit order: the waiting events (committed, unsequenced) get the next numbers in one
 # statement, while the head row is locked; runs the same on SQLite (3.33+) and PostgreSQL.
 _SEQUENCE = text(

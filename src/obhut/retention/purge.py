@@ -193,6 +193,9 @@ class Purge:
                 run.cleared += 1
             summary.update(f"{c}:{due.action.value if due.whole else 'clear'}" for c in due.categories)
             run.proof = _proof(run.proof, due)
+        acted = [e.customer_id for e in events if e.customer_id is not None]
+        for start in range(0, len(acted), 500):  # their keys in a few queries, not one per log entry
+            keyring.subjects(acted[start : start + 500])
         audit.record_many(session, keyring, workspace_id, SYSTEM, events)  # before the keys go: sealed with them
         erasure.erase_all(session, keyring, self._registry, self._ledger, [d.customer_id for d in whole])
         deleted = [d.customer_id for d in whole if d.action is Action.DELETE]

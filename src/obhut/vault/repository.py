@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from obhut.kit import bulk
@@ -124,6 +125,11 @@ def delete_data_keys(session: Session, workspace_id: str, subject_ids: Sequence[
 
 def shredded(session: Session, workspace_id: str, subject_id: str) -> ShreddedSubject | None:
     return session.get(ShreddedSubject, (workspace_id, subject_id))
+
+
+def add_tombstones(session: Session, workspace_id: str, subject_ids: Sequence[str], at: datetime) -> None:
+    rows = [{"workspace_id": workspace_id, "subject_id": s, "shredded_at": at} for s in subject_ids]
+    session.execute(insert(ShreddedSubject), rows)
 
 
 def shredded_many(session: Session, workspace_id: str, subject_ids: Sequence[str]) -> list[ShreddedSubject]:

@@ -250,10 +250,8 @@ class Vault:
                 self._move_shards(session, version, set(todo))
             repository.delete_data_keys(session, workspace_id, todo)
             stamp = now()
-            rows = [ShreddedSubject(workspace_id=workspace_id, subject_id=s, shredded_at=stamp) for s in todo]
-            session.add_all(rows)
-            session.flush()
-            done.update((row.subject_id, row) for row in rows)
+            repository.add_tombstones(session, workspace_id, todo, stamp)
+            done.update((s, ShreddedSubject(workspace_id=workspace_id, subject_id=s, shredded_at=stamp)) for s in todo)
         return [done[s] for s in subject_ids]
 
     def _move_shards(self, session: Session, version: KeyVersion, leaving: set[str]) -> None:
