@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, update
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from obhut.access.masks import Masker
@@ -169,13 +169,15 @@ class CustomerService:
     def shred_many(self, session: Session, workspace_id: str, customer_ids: Sequence[str]) -> None:
         """`shred` for many customers: one shard move per shard, one statement per table."""
         tombstones = self._vault.shred_many(session, workspace_id, customer_ids)
-        table: Table = Customer.__table__  # type: ignore[assignment]
-        statement = (
-            update(table)
-            .where(table.c.workspace_id == workspace_id, table.c.id == bindparam("cid"))
-            .values({**dict.fromkeys(_ALL_COLUMNS), "erased_at": bindparam("at")})
-        )
-        session.connection().execute(statement, [{"cid": t.subject_id, "at": t.shredded_at} for t in tombstones])
+        cleared = {**dict.fromkeys(_ALL_COLUMNS), "erased_at": tombstones[0].shredded_at} if tombstones else {}
+        ids = [t.subject_id for t in tombstones]  # shredded together: one time
+        for start in range(0, len(ids), 500):
+            session.execute(
+                update(Customer)
+                .where(Customer.workspace_id == workspace_id, Customer.id.in_(ids[start : start + 500]))
+                .values(cleared)
+                .execution_options(synchronize_session=False)
+            )
         told = [(t.subject_id, {"erased_at": t.shredded_at.isoformat()}) for t in tombstones]
         outbox.emit_many(session, workspace_id, "customer.erased", told)
 
