@@ -1,4 +1,4 @@
-"""Bulk inserts (and updates) for imports and key work: many rows in few statements, inside the caller's unit of work.
+"""Bulk inserts for imports: many rows in few statements, still inside the caller's unit of work.
 
 Why not `session.execute(table.insert(), rows)`: an executemany steps row by row, and the SQLite driver
 hands the GIL back and forth at every row, which stalls when another thread is busy; PostgreSQL pays a
@@ -15,7 +15,7 @@ from itertools import chain
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Table, bindparam, column, update, values
+from sqlalchemy import Connection, Dialect, Table
 from sqlalchemy.orm import Session
 
 SQLITE_VARIABLES = 32766  # SQLite >= 3.32 allows this many parameters per statement
@@ -35,29 +35,6 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
         _copy(connection, table, names, values)
     else:
         connection.execute(table.insert(), [dict(zip(names, row, strict=True)) for row in values])
-
-
-def update_rows(session: Session, table: Table, keys: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:
-    """Update rows by primary key: each row maps column names to values, `keys` among them. On PostgreSQL one
-    `UPDATE ... FROM (VALUES ...)` per thousand rows instead of a round trip per row; elsewhere an
-    executemany (in process on SQLite)."""
-    if not rows:
-        return
-    connection = session.connection()
-    names = [name for name in table.columns.keys() if name in rows[0]]  # noqa: SIM118 - ColumnCollection
-    changed = [name for name in names if name not in keys]
-    if connection.dialect.name != "postgresql":
-        where = [table.c[k] == bindparam(f"k_{k}") for k in keys]
-        statement = update(table).where(*where).values({n: bindparam(f"v_{n}") for n in changed})
-        connection.execute(statement, [{f"{'k' if n in keys else 'v'}_{n}": row[n] for n in names} for row in rows])
-        return
-    for start in range(0, len(rows), 1000):
-        chunk = rows[start : start + 1000]
-        given = values(*(column(n, table.c[n].type) for n in names), name="given").data(
-            [tuple(row[n] for n in names) for row in chunk]
-        )
-        where = [table.c[k] == given.c[k] for k in keys]
-        connection.execute(update(table).where(*where).values({n: given.c[n] for n in changed}))
 
 
 def _bound(

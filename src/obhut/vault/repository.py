@@ -4,7 +4,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from obhut.kit import bulk
@@ -71,16 +71,20 @@ def insert_data_keys(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 
 def rewrap_data_keys(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Bulk update by primary key; rows carry w, s (key) and kv, sh, g, wrapped_key (new values)."""
-    bulk.update_rows(
-        session,
-        _DATA_KEYS,
-        ("workspace_id", "subject_id"),
-        [
-            {"workspace_id": r["w"], "subject_id": r["s"], "key_version": r["kv"], "shard": r["sh"],
-             "generation": r["g"], "wrapped": r["wrapped_key"]}
-            for r in rows
-        ],
-    )  # fmt: skip
+    if not rows:
+        return
+    table = _DATA_KEYS
+    statement = (
+        update(table)
+        .where(table.c.workspace_id == bindparam("w"), table.c.subject_id == bindparam("s"))
+        .values(
+            key_version=bindparam("kv"),
+            shard=bindparam("sh"),
+            generation=bindparam("g"),
+            wrapped=bindparam("wrapped_key"),
+        )
+    )
+    session.connection().execute(statement, list(rows))
 
 
 def shard_members(session: Session, workspace_id: str, version: int, shards: Sequence[int]) -> list[Any]:
