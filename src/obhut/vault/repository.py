@@ -4,7 +4,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from obhut.kit import bulk
@@ -84,7 +84,30 @@ def rewrap_data_keys(session: Session, rows: Sequence[dict[str, Any]]) -> None:
             wrapped=bindparam("wrapped_key"),
         )
     )
-    session.connection().execute(statement, list(rows))
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":  # one statement over arrays, not a round trip per row
+        for workspace_id in {r["w"] for r in rows}:
+            mine = [r for r in rows if r["w"] == workspace_id]
+            connection.execute(
+                _REWRAP_PG,
+                {
+                    "ws": workspace_id,
+                    "s": [r["s"] for r in mine],
+                    "kv": [r["kv"] for r in mine],
+                    "sh": [r["sh"] for r in mine],
+                    "g": [r["g"] for r in mine],
+                    "w": [r["wrapped_key"] for r in mine],
+                },
+            )
+        return
+    connection.execute(statement, list(rows))
+
+
+_REWRAP_PG = text(
+    "UPDATE vault_data_keys AS d SET key_version = u.kv, shard = u.sh, generation = u.g, wrapped = u.w "
+    "FROM unnest(CAST(:s AS varchar[]), CAST(:kv AS integer[]), CAST(:sh AS integer[]), CAST(:g AS integer[]), "
+    "CAST(:w AS bytea[])) AS u(s, kv, sh, g, w) WHERE d.workspace_id = :ws AND d.subject_id = u.s"
+)
 
 
 def shard_members(session: Session, workspace_id: str, version: int, shards: Sequence[int]) -> list[Any]:
