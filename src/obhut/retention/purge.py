@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -128,17 +128,13 @@ class Purge:
         self._sessions, self._vault, self._customers = sessions, vault, customers
         self._registry, self._ledger, self._window = registry, ledger, window
 
-    def run(self, workspace_id: str, batch: int = 5000, progress: Callable[[int], None] | None = None) -> PurgeRun:
-        """Purges the workspace, resuming the run a crash or a stop left unfinished."""
-        for _ in self.batches(workspace_id, batch):
-            if progress is not None:
-                progress(batch)
-        with self._sessions() as session:
-            found = session.scalars(
-                select(PurgeRun).where(PurgeRun.workspace_id == workspace_id).order_by(PurgeRun.started_at.desc())
-            ).first()
-            assert found is not None
-            return found
+    def run(self, workspace_id: str, batch: int = 5000) -> PurgeRun:
+        """Purges the workspace, resuming the run a crash or a stop left unfinished; the finished run."""
+        last = None
+        for last in self.batches(workspace_id, batch):  # noqa: B007 - the last one is the answer
+            pass
+        assert last is not None
+        return last
 
     def batches(self, workspace_id: str, batch: int) -> Iterator[PurgeRun]:
         """One committed batch at a time; each yields the run as it stands."""
