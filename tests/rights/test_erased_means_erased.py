@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from obhut.audit.models import AuditEntry
 from obhut.cli.backup import replay_erasures
 from obhut.container import build
 from obhut.kit.db import unit_of_work
@@ -66,7 +67,8 @@ def test_a_restored_backup_does_not_resurrect_an_erased_customer(
     request_id = _verified(client, erased, "erasure")
     assert client.post(f"{REQUESTS}/{request_id}/complete").status_code == 200
     client.app.state.container.close()  # type: ignore[attr-defined] - the service stops for a restore
-    report = backups.restore(settings, created.path, after_restore=replay_erasures)
+    backup_id = created.manifest.backup_id
+    report = backups.restore(settings, created.path, after_restore=lambda s: replay_erasures(s, backup_id))
     assert report.erasures_replayed == 1
 
     restored = build(settings)
@@ -80,6 +82,9 @@ def test_a_restored_backup_does_not_resurrect_an_erased_customer(
             with pytest.raises(SubjectShreddedError):
                 restored.vault.open(session, WORKSPACE).subject(erased)
         assert restored.rights.ledger.entries()[-1].customer_id == erased
+        with unit_of_work(restored.sessions) as session:
+            logged = session.scalars(select(AuditEntry).where(AuditEntry.action == "cli:backup:restore")).one()
+            assert (logged.target, logged.count) == (f"backup:{backup_id}", 1)
         for marker in MARKERS:
             haystack = _bytes_at_rest(settings, tmp_path)
             assert marker.encode() not in haystack

@@ -9,8 +9,10 @@ from rich.progress import TaskID
 from rich.table import Table
 
 from obhut import migrations
-from obhut.cli.context import console, progress_bar
-from obhut.container import build
+from obhut.audit.rules import action
+from obhut.audit.service import Event
+from obhut.cli.context import console, container, progress_bar, record
+from obhut.container import Container, build
 from obhut.kit.db import unit_of_work
 from obhut.kit.errors import ObhutError
 from obhut.kit.settings import Settings
@@ -48,14 +50,18 @@ def _progress() -> Iterator[backups.Progress]:
         yield advance
 
 
-def _erasure_replay() -> backups.AfterRestore:
+def _erasure_replay(backup_id: str) -> backups.AfterRestore:
     """The hook `restore` calls once both databases are back: erasures made after the backup was taken
     are made again (the erasure ledger lives outside the backups), and shard keys that a replayed shred
-    left behind are destroyed. Nothing erased comes back."""
-    return replay_erasures
+    left behind are destroyed. Nothing erased comes back. The restore goes into every workspace's log."""
+
+    def replay_and_log(settings: Settings) -> int:
+        return replay_erasures(settings, backup_id)
+
+    return replay_and_log
 
 
-def replay_erasures(settings: Settings) -> int:
+def replay_erasures(settings: Settings, backup_id: str = "") -> int:
     migrations.upgrade(settings)  # a backup can be older than the code
     built = build(settings)
     try:
@@ -63,9 +69,18 @@ def replay_erasures(settings: Settings) -> int:
         with unit_of_work(built.sessions) as session:
             for workspace in workspaces.list_all(session):
                 built.vault.sweep(session, workspace.workspace_id)
+        _log(built, "restore", backup_id, again)
         return again
     finally:
         built.close()
+
+
+def _log(built: Container, verb: str, backup_id: str, count: int = 0) -> None:
+    """A backup concerns every workspace: each one's access log records it (`cli:backup:<verb>`)."""
+    with unit_of_work(built.sessions) as session:
+        for workspace in workspaces.list_all(session):
+            event = Event(action("cli", "backup", verb), target=f"backup:{backup_id}"[:80], count=count)
+            record(session, workspace.workspace_id, event)
 
 
 @app.command("create")
@@ -77,6 +92,8 @@ def create(
         settings = Settings()
         with _progress() as progress:
             created = backups.create(settings, dest, progress=progress)
+        with container() as built:
+            _log(built, "create", created.manifest.backup_id)
     console.print(f"backup {created.manifest.backup_id} written")
     print(created.path)  # noqa: T201 - stdout, for scripts
 
@@ -115,7 +132,8 @@ def restore(
         raise typer.Exit(2)
     with _reported():
         with _progress() as progress:
-            report = backups.restore(Settings(), path, after_restore=_erasure_replay(), progress=progress)
+            backup_id = backups.read_manifest(path)[0].backup_id
+            report = backups.restore(Settings(), path, after_restore=_erasure_replay(backup_id), progress=progress)
         _print(report.verified)
     manifest = report.verified.manifest
     console.print(f"restored backup {manifest.backup_id} of {manifest.created_at}")
