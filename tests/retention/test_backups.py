@@ -8,8 +8,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
+from obhut.audit.models import AuditEntry
 from obhut.cli.main import app
 from obhut.container import Container, build
 from obhut.kit.db import unit_of_work
@@ -198,6 +200,11 @@ class TestCommandLine:
         assert created.exit_code == 0, created.output
         folder = Path(created.stdout.strip().splitlines()[-1])
         assert folder.parent == tmp_path / "backups"
+        with unit_of_work(container.sessions) as session:
+            logged = session.scalars(
+                select(AuditEntry).where(AuditEntry.workspace_id == WORKSPACE, AuditEntry.action == "cli:backup:create")
+            ).one()
+            assert logged.target == f"backup:{json.loads((folder / MANIFEST).read_text())['backup_id']}"
 
         verified = runner.invoke(app, ["backup", "verify", str(folder)], catch_exceptions=False)
         assert verified.exit_code == 0, verified.output
