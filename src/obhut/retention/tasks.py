@@ -12,6 +12,10 @@ from obhut.kit.clock import now
 from obhut.retention.models import PurgeRun, RetentionPolicy
 from obhut.retention.purge import Purge
 
+# Beside a running service the purge takes smaller batches than `obhut retention purge` (5,000): a batch is one
+# transaction, and on SQLite it holds the write lock throughout; a thousand keeps that near a second here.
+BACKGROUND_BATCH = 1000
+
 
 def purge_due(sessions: sessionmaker[Session], purge: Purge, every_hours: float) -> int:
     """Purges the workspaces whose last purge finished more than `every_hours` ago (or never did); how many
@@ -28,6 +32,6 @@ def purge_due(sessions: sessionmaker[Session], purge: Purge, every_hours: float)
     for workspace_id in workspaces:
         finished = last.get(workspace_id)
         if workspace_id in unfinished or finished is None or finished <= cutoff:
-            run = purge.run(workspace_id)
+            run = purge.run(workspace_id, BACKGROUND_BATCH)
             done += run.erased + run.cleared
     return done
