@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import jane
+from tests.conftest import WORKSPACE, jane
 from tests.consent.test_ledger import define_catalogue
-from tests.rights.test_requests import BASE
+
+BASE = f"/api/v1/workspaces/{WORKSPACE}"
 
 
 @pytest.fixture
