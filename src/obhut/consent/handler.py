@@ -12,6 +12,7 @@ from sqlalchemy import delete, insert
 from obhut.consent import cache, restrictions, service
 from obhut.consent.models import ConsentChain, ConsentEvent, ConsentState
 from obhut.consent.rules import RESTRICTION, Restriction
+from obhut.kit import bulk
 from obhut.kit.ids import new_id
 from obhut.rights.ports import Batch, Kept, Outcome, Retained, Subject
 from obhut.vault.errors import SubjectShreddedError
@@ -71,10 +72,10 @@ class ConsentHandler:
 
     def erase_all(self, batch: Batch) -> None:
         session, workspace_id, ids = batch.session, batch.workspace_id, batch.customer_ids
-        for start in range(0, len(ids), 500):
+        for chunk in bulk.chunks(ids):
             session.execute(
                 delete(ConsentState).where(
-                    ConsentState.workspace_id == workspace_id, ConsentState.customer_id.in_(ids[start : start + 500])
+                    ConsentState.workspace_id == workspace_id, ConsentState.customer_id.in_(chunk)
                 )
             )
         rows = [

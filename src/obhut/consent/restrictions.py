@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from obhut.consent import cache
 from obhut.consent.models import ConsentState
 from obhut.consent.rules import RESTRICTION, Restriction
+from obhut.kit import bulk
 from obhut.kit.ids import new_id
 from obhut.outbox import service as outbox
 
@@ -44,22 +45,9 @@ def restrict(session: Session, workspace_id: str, customer_id: str, kind: Restri
         outbox.emit(session, workspace_id, "customer.restricted", customer_id=customer_id, data={"kind": kind.value})
 
 
-def lift(session: Session, workspace_id: str, customer_id: str) -> bool:
-    """Ends a restriction (not an erasure's); whether there was one to end."""
-    state = session.get(ConsentState, (workspace_id, customer_id, RESTRICTION))
-    if state is None or state.kind != Restriction.RESTRICTED.value:
-        return False
-    session.delete(state)
-    session.flush()
-    cache.changed(session, workspace_id, customer_id)
-    outbox.emit(session, workspace_id, "customer.unrestricted", customer_id=customer_id)
-    return True
-
-
 def forget(session: Session, workspace_id: str, customer_ids: Sequence[str]) -> None:
     """Drops erased customers' restrictions with their rows (a deletion): nothing is left to restrict."""
-    for start in range(0, len(customer_ids), 500):
-        chunk = customer_ids[start : start + 500]
+    for chunk in bulk.chunks(customer_ids):
         session.execute(
             delete(ConsentState).where(
                 ConsentState.workspace_id == workspace_id,

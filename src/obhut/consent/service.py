@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
 from obhut.consent import cache, rules
 from obhut.consent.models import ConsentChain, ConsentEvent, ConsentNotice, ConsentPurpose, ConsentState
 from obhut.consent.rules import Channel, Decision, Kind, LegalBasis
+from obhut.kit import bulk
 from obhut.kit.clock import now
 from obhut.kit.errors import FieldErrors, ForbiddenError, NotFoundError
 from obhut.kit.ids import new_id
@@ -151,6 +152,7 @@ _MAJOR = (
     .scalar_subquery()
 )
 _HELD = aliased(ConsentState)  # the customer's restriction, if any
+_ONE_ROW = select(literal(1).label("one")).subquery("one")  # so a purpose outside the catalogue still answers
 _CHECK = (
     select(
         ConsentPurpose.legal_basis,
@@ -160,6 +162,11 @@ _CHECK = (
         _MAJOR,
         _HELD.kind,
     )
+    .select_from(_ONE_ROW)
+    .outerjoin(
+        ConsentPurpose,
+        (ConsentPurpose.workspace_id == bindparam("workspace")) & (ConsentPurpose.key == bindparam("purpose")),
+    )
     .outerjoin(
         ConsentState,
         (ConsentState.workspace_id == ConsentPurpose.workspace_id)
@@ -168,25 +175,25 @@ _CHECK = (
     )
     .outerjoin(
         _HELD,
-        (_HELD.workspace_id == ConsentPurpose.workspace_id)
+        (_HELD.workspace_id == bindparam("workspace"))
         & (_HELD.purpose_key == rules.RESTRICTION)
         & (_HELD.customer_id == bindparam("customer")),
     )
-    .where(ConsentPurpose.workspace_id == bindparam("workspace"), ConsentPurpose.key == bindparam("purpose"))
 )
 
 
 def check(session: Session, workspace_id: str, customer_id: str, purpose_key: str) -> Decision:
-    """The decision at this moment, from one query (purpose, the customer's state, the newest notice major):
-    read on every call, so nothing can be stale. Unknown purposes and customers without a record get no."""
+    """The decision at this moment, from one query (purpose, the customer's state and restriction, the newest
+    notice major): read on every call, so nothing can be stale. Unknown purposes and customers without a
+    record get no; a purpose outside the catalogue answers `unknown purpose`, or the customer's restriction."""
     row = (
         session.connection()
         .execute(_CHECK, {"workspace": workspace_id, "purpose": purpose_key, "customer": customer_id})
-        .one_or_none()
+        .one()
     )
-    if row is None:
-        return Decision(allowed=False, reason=rules.UNKNOWN_PURPOSE)
     basis, kind, until, seen_major, major, restriction = row
+    if basis is None:
+        return Decision(allowed=False, reason=restriction or rules.UNKNOWN_PURPOSE)
     latest = None if kind is None else rules.Latest(Kind(kind), until, seen_major)
     return rules.decide(LegalBasis(basis), latest, major if basis == LegalBasis.CONSENT else None, now(), restriction)
 
@@ -198,13 +205,13 @@ def allowed_pairs(session: Session, workspace_id: str, pairs: Collection[tuple[s
     latest: dict[tuple[str, str], rules.Latest] = {}
     held: dict[str, str] = {}
     customers = sorted({customer_id for customer_id, _ in pairs})
-    for start in range(0, len(customers), 500):
+    for chunk in bulk.chunks(customers):
         query = select(
             ConsentState.customer_id, ConsentState.purpose_key, ConsentState.kind, ConsentState.until,
             ConsentState.notice_major,
         ).where(
             ConsentState.workspace_id == workspace_id,
-            ConsentState.customer_id.in_(customers[start : start + 500]),
+            ConsentState.customer_id.in_(chunk),
             ConsentState.purpose_key.in_([*keys, rules.RESTRICTION]),
         )  # fmt: skip
         for customer_id, key, kind, until, seen in session.execute(query):
@@ -228,11 +235,7 @@ def require(
     """Refuses (403 consent-required) unless the customer's data may be used for the purpose now.
     `uncatalogued_ok`: a purpose outside the consent catalogue is not consent's to refuse."""
     decision = check(session, workspace_id, customer_id, purpose_key)
-    if uncatalogued_ok and decision.reason == rules.UNKNOWN_PURPOSE:
-        # a staff purpose outside the catalogue: only a restriction (Art. 18, or an erasure's) refuses it
-        held = session.get(ConsentState, (workspace_id, customer_id, rules.RESTRICTION))
-        decision = Decision(allowed=held is None, reason=held.kind if held is not None else decision.reason)
-    if not decision.allowed:
+    if not decision.allowed and not (uncatalogued_ok and decision.reason == rules.UNKNOWN_PURPOSE):
         raise ConsentRequiredError(f"the customer's data may not be used for '{purpose_key}': {decision.reason}")
 
 

@@ -68,8 +68,11 @@ def read_customer(
     workspace_id: str, customer_id: str, request: Request, session: DbSession, plan: Plan, trail: AuditTrail
 ) -> CustomerOut:
     """Without `purpose`, values are masked; with one, each field is revealed, masked or withheld by policy."""
-    _service(request).ensure_live(session, workspace_id, customer_id)
-    consent.enforce(session, workspace_id, customer_id, plan.purpose)
+    try:
+        consent.enforce(session, workspace_id, customer_id, plan.purpose)
+    except consent.ConsentRequiredError:
+        _service(request).ensure_live(session, workspace_id, customer_id)  # unknown (404) or erased (410) first
+        raise
     keyring = _keyring(request, session, workspace_id)
     view = _service(request).view(session, workspace_id, customer_id, plan, keyring)
     trail.viewed("read", plan, [(view.id, view.disclosure)], keyring=keyring)

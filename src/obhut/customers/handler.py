@@ -48,13 +48,15 @@ class CustomerHandler:
             return Outcome(self.domain, erased=[*present, "data key (shredded)"])
         gone = [name for name in present if name not in keep]
         self._customers.clear(session, workspace_id, customer_id, gone)
+        kept_fields: dict[str, list[str]] = {}
+        for name in keep:
+            kept_fields.setdefault(FIELDS[name].category.value, []).append(name)
         kept = [
             Kept(
-                f"{category} data ({', '.join(n for n in keep if FIELDS[n].category.value == category)})",
-                k.why,
-                k.until,
+                f"{category} data ({', '.join(names)})",
+                retained.categories[category].why,
+                retained.categories[category].until,
             )
-            for category, k in retained.categories.items()
-            if any(FIELDS[n].category.value == category for n in keep)
+            for category, names in kept_fields.items()
         ]
         return Outcome(self.domain, erased=gone, kept=kept)

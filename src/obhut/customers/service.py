@@ -18,6 +18,7 @@ from obhut.access.rules import Effect, ReadPlan
 from obhut.customers import repository, rules
 from obhut.customers.models import Customer
 from obhut.customers.rules import FIELDS, Card, Kind
+from obhut.kit import bulk
 from obhut.kit.clock import now, today
 from obhut.kit.errors import ConflictError, FieldErrors, ForbiddenError, NotFoundError
 from obhut.kit.ids import is_valid_id, new_id
@@ -156,30 +157,26 @@ class CustomerService:
 
     def shred(self, session: Session, workspace_id: str, customer_id: str) -> datetime:
         """Crypto-shred: destroy the data key, then drop ciphertext and blind indexes from the live row."""
-        customer = self._existing(session, workspace_id, customer_id)
-        tombstone = self._vault.shred(session, workspace_id, customer_id)
-        for column in _ALL_COLUMNS:
-            setattr(customer, column, None)
-        customer.erased_at = tombstone.shredded_at
-        session.flush()
-        erased = {"erased_at": tombstone.shredded_at.isoformat()}
-        outbox.emit(session, workspace_id, "customer.erased", customer_id=customer_id, data=erased)
-        return tombstone.shredded_at
+        self._existing(session, workspace_id, customer_id)
+        return self.shred_many(session, workspace_id, [customer_id])[customer_id]
 
-    def shred_many(self, session: Session, workspace_id: str, customer_ids: Sequence[str]) -> None:
-        """`shred` for many customers: one shard move per shard, one statement per table."""
+    def shred_many(self, session: Session, workspace_id: str, customer_ids: Sequence[str]) -> dict[str, datetime]:
+        """`shred` for many customers: one shard move per shard, one statement per table. When each was
+        shredded (a customer shredded before keeps their time)."""
         tombstones = self._vault.shred_many(session, workspace_id, customer_ids)
-        cleared = {**dict.fromkeys(_ALL_COLUMNS), "erased_at": tombstones[0].shredded_at} if tombstones else {}
-        ids = [t.subject_id for t in tombstones]  # shredded together: one time
-        for start in range(0, len(ids), 500):
-            session.execute(
-                update(Customer)
-                .where(Customer.workspace_id == workspace_id, Customer.id.in_(ids[start : start + 500]))
-                .values(cleared)
-                .execution_options(synchronize_session=False)
-            )
+        by_time: dict[datetime, list[str]] = {}
+        for tombstone in tombstones:
+            by_time.setdefault(tombstone.shredded_at, []).append(tombstone.subject_id)
+        for at, ids in by_time.items():
+            for chunk in bulk.chunks(ids):
+                session.execute(
+                    update(Customer)
+                    .where(Customer.workspace_id == workspace_id, Customer.id.in_(chunk))
+                    .values({**dict.fromkeys(_ALL_COLUMNS), "erased_at": at})
+                )
         told = [(t.subject_id, {"erased_at": t.shredded_at.isoformat()}) for t in tombstones]
         outbox.emit_many(session, workspace_id, "customer.erased", told)
+        return {t.subject_id: t.shredded_at for t in tombstones}
 
     def clear(self, session: Session, workspace_id: str, customer_id: str, fields: Sequence[str]) -> None:
         """Drops the given fields' ciphertext and blind indexes (an erasure that must keep the rest, or a
@@ -199,8 +196,7 @@ class CustomerService:
         session.flush()
 
     def remove_rows(self, session: Session, workspace_id: str, customer_ids: Sequence[str]) -> None:
-        for start in range(0, len(customer_ids), 500):
-            chunk = customer_ids[start : start + 500]
+        for chunk in bulk.chunks(customer_ids):
             session.execute(delete(Customer).where(Customer.workspace_id == workspace_id, Customer.id.in_(chunk)))
 
     def delete(self, session: Session, workspace_id: str, customer_id: str) -> None:

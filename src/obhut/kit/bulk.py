@@ -9,17 +9,27 @@ through SQLAlchemy; the rest of a row's values must already be what the driver t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from itertools import chain
 from operator import itemgetter
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Dialect, Table
 from sqlalchemy.orm import Session
 
+T = TypeVar("T")
 SQLITE_VARIABLES = 32766  # SQLite >= 3.32 allows this many parameters per statement
 SQLITE_ROWS = 500  # rows per multi-row statement: past a few hundred the gain is gone
+
+
+IN_LIST = 500  # ids per `IN (...)` list: well inside every driver's parameter limits
+
+
+def chunks(items: Sequence[T], size: int = IN_LIST) -> Iterator[Sequence[T]]:
+    """`items` in consecutive slices of at most `size` (the standard library's `batched` is 3.12+)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:

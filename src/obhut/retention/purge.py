@@ -21,6 +21,7 @@ from obhut.consent import restrictions
 from obhut.customers.models import Customer
 from obhut.customers.rules import FIELDS
 from obhut.customers.service import CustomerService
+from obhut.kit import bulk
 from obhut.kit.clock import now
 from obhut.kit.db import unit_of_work
 from obhut.kit.ids import new_id
@@ -46,6 +47,10 @@ class Due:
     action: Action
     categories: tuple[str, ...]
     held: tuple[str, ...] = ()
+
+    def summary_keys(self) -> list[str]:
+        """`category:action` per category acted on: how reports and runs count them."""
+        return [f"{c}:{self.action.value if self.whole else 'clear'}" for c in self.categories]
 
 
 @dataclass
@@ -108,7 +113,7 @@ def dry_run(session: Session, workspace_id: str, batch: int = 1000, keep: int = 
             if due.categories:
                 report.erase += due.whole
                 report.clear += not due.whole
-                report.by_category.update(f"{c}:{due.action.value if due.whole else 'clear'}" for c in due.categories)
+                report.by_category.update(due.summary_keys())
                 if len(report.customers) < keep:
                     report.customers.append(due)
         if examined < batch:
@@ -187,11 +192,11 @@ class Purge:
                 fields = [n for n, spec in FIELDS.items() if spec.category.value in due.categories]
                 self._customers.clear(session, workspace_id, due.customer_id, fields)
                 run.cleared += 1
-            summary.update(f"{c}:{due.action.value if due.whole else 'clear'}" for c in due.categories)
+            summary.update(due.summary_keys())
             run.proof = _proof(run.proof, due)
         acted = [e.customer_id for e in events if e.customer_id is not None]
-        for start in range(0, len(acted), 500):  # their keys in a few queries, not one per log entry
-            keyring.subjects(acted[start : start + 500])
+        for chunk in bulk.chunks(acted):  # their keys in a few queries, not one per log entry
+            keyring.subjects(chunk)
         audit.record_many(session, keyring, workspace_id, SYSTEM, events)  # before the keys go: sealed with them
         erasure.erase_all(session, keyring, self._registry, self._ledger, [d.customer_id for d in whole])
         deleted = [d.customer_id for d in whole if d.action is Action.DELETE]

@@ -43,6 +43,13 @@ def present_categories(customer: Customer) -> list[str]:
     return sorted({spec.category.value for name, spec in FIELDS.items() if getattr(customer, name) is not None})
 
 
+def erased_already(session: Session, customer: Customer) -> bool:
+    """Shredded, or erased with some categories kept for a legal duty (the `erased` restriction)."""
+    if customer.erased_at is not None:
+        return True
+    return restrictions.restriction_of(session, customer.workspace_id, customer.id) is Restriction.ERASED
+
+
 def erase(
     session: Session,
     keyring: Keyring,
@@ -59,10 +66,7 @@ def erase(
     customer = session.get(Customer, (workspace_id, customer_id))
     if customer is None:
         raise NotFoundError(f"no customer {customer_id} in workspace '{workspace_id}'")
-    if (
-        customer.erased_at is not None
-        or restrictions.restriction_of(session, workspace_id, customer_id) is Restriction.ERASED
-    ):
+    if erased_already(session, customer):
         raise ConflictError(f"customer {customer_id} was erased already; their certificate is on the erasure request")
     retained = retention.retained_for(session, customer, present_categories(customer))
     subject = Subject(session, keyring, workspace_id, customer_id, language)
@@ -108,9 +112,7 @@ def replay(sessions: sessionmaker[Session], vault: Vault, registry: Registry, le
     for erasure in ledger.entries():
         with unit_of_work(sessions) as session:
             customer = session.get(Customer, (erasure.workspace_id, erasure.customer_id))
-            if customer is None or customer.erased_at is not None:
-                continue
-            if restrictions.restriction_of(session, erasure.workspace_id, erasure.customer_id) is Restriction.ERASED:
+            if customer is None or erased_already(session, customer):
                 continue
             keyring = vault.open(session, erasure.workspace_id)
             erase(session, keyring, registry, None, erasure.customer_id)

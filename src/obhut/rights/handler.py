@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from obhut.kit import bulk
 from obhut.rights.models import SubjectRequest
 from obhut.rights.ports import Batch, Kept, Outcome, Retained, Subject
 
@@ -38,21 +39,17 @@ class RightsHandler:
         }  # fmt: skip
 
     def erase_all(self, batch: Batch) -> None:
-        for start in range(0, len(batch.customer_ids), 500):
+        for chunk in bulk.chunks(batch.customer_ids):
             batch.session.execute(
                 update(SubjectRequest)
-                .where(
-                    SubjectRequest.workspace_id == batch.workspace_id,
-                    SubjectRequest.customer_id.in_(batch.customer_ids[start : start + 500]),
-                )
+                .where(SubjectRequest.workspace_id == batch.workspace_id, SubjectRequest.customer_id.in_(chunk))
                 .values(details_sealed=None, extension_sealed=None)
             )
 
     def erase(self, subject: Subject, retained: Retained) -> Outcome:
         del retained
-        for request in requests_of(subject):
+        requests = requests_of(subject)
+        for request in requests:
             request.details_sealed = request.extension_sealed = None  # what the requester wrote goes
-        count = len(requests_of(subject))
-        return Outcome(
-            self.domain, erased=["what you wrote in your requests"], kept=[Kept(f"{count} requests", WHY_KEPT)]
-        )
+        kept = [Kept(f"{len(requests)} requests", WHY_KEPT)]
+        return Outcome(self.domain, erased=["what you wrote in your requests"], kept=kept)

@@ -129,21 +129,15 @@ def set_shard_generations(session: Session, workspace_id: str, version: int, gen
 
 def data_key_subjects(session: Session, workspace_id: str, subject_ids: Sequence[str]) -> set[str]:
     found: set[str] = set()
-    for start in range(0, len(subject_ids), 500):
-        query = select(DataKey.subject_id).where(
-            DataKey.workspace_id == workspace_id, DataKey.subject_id.in_(subject_ids[start : start + 500])
-        )
+    for chunk in bulk.chunks(subject_ids):
+        query = select(DataKey.subject_id).where(DataKey.workspace_id == workspace_id, DataKey.subject_id.in_(chunk))
         found.update(session.scalars(query))
     return found
 
 
 def delete_data_keys(session: Session, workspace_id: str, subject_ids: Sequence[str]) -> None:
-    for start in range(0, len(subject_ids), 500):
-        session.execute(
-            delete(DataKey).where(
-                DataKey.workspace_id == workspace_id, DataKey.subject_id.in_(subject_ids[start : start + 500])
-            )
-        )
+    for chunk in bulk.chunks(subject_ids):
+        session.execute(delete(DataKey).where(DataKey.workspace_id == workspace_id, DataKey.subject_id.in_(chunk)))
 
 
 def shredded(session: Session, workspace_id: str, subject_id: str) -> ShreddedSubject | None:
@@ -158,9 +152,9 @@ def add_tombstones(session: Session, workspace_id: str, subject_ids: Sequence[st
 def shredded_many(session: Session, workspace_id: str, subject_ids: Sequence[str]) -> list[ShreddedSubject]:
     found: list[ShreddedSubject] = []
     ids = sorted(set(subject_ids))
-    for start in range(0, len(ids), 500):
+    for chunk in bulk.chunks(ids):
         query = select(ShreddedSubject).where(
-            ShreddedSubject.workspace_id == workspace_id, ShreddedSubject.subject_id.in_(ids[start : start + 500])
+            ShreddedSubject.workspace_id == workspace_id, ShreddedSubject.subject_id.in_(chunk)
         )
         found.extend(session.scalars(query))
     return found
