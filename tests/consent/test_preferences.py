@@ -78,7 +78,7 @@ class TestIssuingALink:
         before = now()
         link = _link(client, customer_id, minutes=60)
         token = link["token"]
-        assert link["url"] == f"{container.settings.public_url}/api/v1/preferences/{token}"
+        assert link["url"] == f"{container.settings.public_url}/privacy/{token}"
         header, claims = _segments(token)
         assert (header["alg"], header["typ"]) == ("Ed25519", "preference-link+jwt")
         assert (claims["ws"], claims["sub"]) == (WORKSPACE, customer_id)

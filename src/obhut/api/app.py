@@ -17,6 +17,7 @@ from obhut.audit.endpoints import router as audit_router
 from obhut.consent.endpoints import router as consent_router
 from obhut.consent.preference_endpoints import router as preferences_router
 from obhut.consent.statistics_endpoints import router as consent_statistics_router
+from obhut.console.app import install as install_console
 from obhut.container import Container, build
 from obhut.customers.endpoints import router as customers_router
 from obhut.kit.settings import Settings
@@ -73,9 +74,10 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         return {"status": "ok", "version": __version__}
 
     app.include_router(api)
+    install_console(app, container.settings.console_workspace)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
-        return RedirectResponse(f"{API_PREFIX}/docs")
+        return RedirectResponse("/console")
 
     return app

@@ -25,6 +25,7 @@ from obhut.kit.web import DbSession
 from obhut.vault.keyring import Keyring
 
 router = APIRouter(tags=["preferences"])
+PRIVACY_CENTRE = "/privacy/"  # the customers' web pages; the link opens them, the API answers to the token
 Token = Annotated[str, Path(max_length=2500, description="The token of a preference link that staff issued")]
 
 
@@ -36,7 +37,7 @@ class LinkIn(BaseModel):
 
 class LinkOut(BaseModel):
     token: str
-    url: str = Field(description="The preference centre for this customer: send it to them")
+    url: str = Field(description="The customer's privacy centre (a web page): send it to them")
     expires_at: datetime
 
 
@@ -114,8 +115,8 @@ def issue_link(
     link = preferences.issue(keyring, customer_id, (body or LinkIn()).minutes)
     verb = audit.action("api", "consent", "link-issue")
     trail.record(Event(verb, customer_id=customer_id, target=_target(link)), keyring)
-    path = request.app.url_path_for("show_preferences", token=link.token)
-    return LinkOut(token=link.token, url=container.settings.public_url.rstrip("/") + path, expires_at=link.expires_at)
+    url = f"{container.settings.public_url.rstrip('/')}{PRIVACY_CENTRE}{link.token}"
+    return LinkOut(token=link.token, url=url, expires_at=link.expires_at)
 
 
 @router.get("/preferences/{token}")

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from obhut.access.dependencies import CurrentPrincipal, Plan, policies
@@ -18,7 +19,7 @@ from obhut.consent import restrictions
 from obhut.consent import service as consent
 from obhut.container import container_of
 from obhut.customers.models import Customer
-from obhut.customers.schemas import CustomerFields, CustomerOut, Erased, Lookup, LookupResult
+from obhut.customers.schemas import CustomerFields, CustomerOut, CustomerPage, Erased, Lookup, LookupResult
 from obhut.customers.service import CustomerService
 from obhut.kit.errors import ForbiddenError
 from obhut.kit.web import DbSession
@@ -61,6 +62,25 @@ def create_customer(
     view = _service(request).view(session, workspace_id, record.id, plan, keyring)
     trail.viewed("create", plan, [(view.id, view.disclosure)], keyring=keyring)
     return CustomerOut.of(view)
+
+
+@router.get("")
+def list_customers(
+    workspace_id: str,
+    request: Request,
+    session: DbSession,
+    plan: Plan,
+    trail: AuditTrail,
+    after: Annotated[str, Query(max_length=64, description="The last id of the page before")] = "",
+    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+) -> CustomerPage:
+    """Customers in id order, a page at a time; masked unless a purpose reveals more. Every one listed is
+    recorded in the access log, as a read is."""
+    keyring = _keyring(request, session, workspace_id)
+    views = _service(request).browse(session, workspace_id, after, limit, plan, keyring)
+    trail.viewed("list", plan, [(v.id, v.disclosure) for v in views], keyring=keyring)
+    more = views[-1].id if len(views) == limit else None
+    return CustomerPage(customers=[CustomerOut.of(v) for v in views], next_after=more)
 
 
 @router.get("/{customer_id}")

@@ -111,6 +111,11 @@ class LookupResult(BaseModel):
     customers: list[CustomerOut]
 
 
+class CustomerPage(BaseModel):
+    customers: list[CustomerOut]
+    next_after: str | None = Field(description="Pass as `after` for the next page; null on the last page")
+
+
 class Erased(BaseModel):
     id: str
     erased_at: datetime

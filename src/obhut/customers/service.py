@@ -273,6 +273,15 @@ class CustomerService:
         customer, cipher = self._load(session, keyring, customer_id)
         return self._decrypt_for(keyring, customer, cipher, plan)
 
+    def browse(
+        self, session: Session, workspace_id: str, after: str, limit: int, plan: ReadPlan, keyring: Keyring
+    ) -> list[CustomerView]:
+        """A page of live customers in id order, each as the plan allows (masked without a purpose)."""
+        return [
+            self.view(session, workspace_id, c.id, plan, keyring)
+            for c in repository.page(session, workspace_id, after, limit)
+        ]
+
     def lookup(
         self,
         session: Session,

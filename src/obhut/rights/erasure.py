@@ -21,7 +21,7 @@ from obhut.kit.db import unit_of_work
 from obhut.kit.errors import ConflictError, NotFoundError
 from obhut.retention import service as retention
 from obhut.rights.ledger import Erasure, ErasureLedger
-from obhut.rights.ports import Batch, Subject
+from obhut.rights.ports import Batch, Kept, Subject
 from obhut.rights.registry import Registry
 from obhut.vault.keyring import Keyring
 from obhut.vault.service import Vault
@@ -48,6 +48,11 @@ def erased_already(session: Session, customer: Customer) -> bool:
     if customer.erased_at is not None:
         return True
     return restrictions.restriction_of(session, customer.workspace_id, customer.id) is Restriction.ERASED
+
+
+def preview(session: Session, customer: Customer) -> list[Kept]:
+    """What an erasure of the customer would keep now, and why: to tell them before they ask for it."""
+    return list(retention.retained_for(session, customer, present_categories(customer)).categories.values())
 
 
 def erase(

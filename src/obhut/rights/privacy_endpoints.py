@@ -4,19 +4,46 @@ they can download their export here, and only for their own requests."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from datetime import datetime
+from typing import Annotated
 
+from fastapi import APIRouter, Query, Request, Response, status
+from pydantic import BaseModel, Field
+
+from obhut.audit import rules as audit
 from obhut.audit.dependencies import Trail, trail_for
+from obhut.audit.handler import report
+from obhut.audit.service import Event
 from obhut.consent import preferences
 from obhut.consent.preference_endpoints import Token
 from obhut.container import container_of
+from obhut.customers.models import Customer
 from obhut.kit.errors import NotFoundError
 from obhut.kit.web import DbSession
+from obhut.rights import erasure
 from obhut.rights.endpoints import ZIP, export_headers, step
 from obhut.rights.rules import Right
 from obhut.rights.schemas import CustomerRequestIn, RequestList, RequestOut
 
 router = APIRouter(tags=["data-subject requests"])
+Language = Annotated[str | None, Query(pattern="^(en|de)$", description="Default: from Accept-Language")]
+
+
+class LookedOut(BaseModel):
+    at: datetime
+    who: str = Field(description="The role of whoever acted (staff are not named)")
+    what: str
+    data: list[str]
+    why: str | None
+    shown: str
+
+
+class KeptOut(BaseModel):
+    what: str = Field(description="A data category an erasure would keep")
+    why: str = Field(description="The legal duty or hold that keeps it")
+    until: datetime | None
+
+
 AUTO_COMPLETE = (Right.RESTRICTION, Right.OBJECTION)  # nothing to weigh: the customer's word is enough
 
 
@@ -65,3 +92,26 @@ def customer_export(token: Token, request_id: str, request: Request, session: Db
     bundle = container.rights.release_export(session, keyring, row)
     step(_trail(request, session, link.workspace_id), "export", row, keyring)
     return Response(bundle, media_type=ZIP, headers=export_headers(row))
+
+
+@router.get("/preferences/{token}/access")
+def who_looked(token: Token, request: Request, session: DbSession, lang: Language = None) -> list[LookedOut]:
+    """Who looked at your data: every access-log entry about you, in words you can read."""
+    container = container_of(request)
+    keyring, link = preferences.open_link(container.vault, session, token)
+    language = lang or audit.language_of(request.headers.get("accept-language", ""))
+    found = [LookedOut(**entry) for entry in report(session, keyring, link.customer_id, language)]
+    event = Event(audit.action("api", "audit", "subject-report"), customer_id=link.customer_id)
+    _trail(request, session, link.workspace_id).record(event, keyring)
+    return found
+
+
+@router.get("/preferences/{token}/erasure-preview")
+def erasure_preview(token: Token, request: Request, session: DbSession) -> list[KeptOut]:
+    """What erasing your data would have to keep, and why (tax and commercial records, a legal hold)."""
+    container = container_of(request)
+    _, link = preferences.open_link(container.vault, session, token)
+    customer = session.get(Customer, (link.workspace_id, link.customer_id))
+    if customer is None or erasure.erased_already(session, customer):
+        raise NotFoundError("this customer's data was erased already")
+    return [KeptOut(what=k.what, why=k.why, until=k.until) for k in erasure.preview(session, customer)]
