@@ -11,7 +11,7 @@ import uvicorn
 from obhut import migrations
 from obhut.access import service as access
 from obhut.audit.tasks import Background
-from obhut.cli import audit, backup, customers, keys, retention, staff, workspaces
+from obhut.cli import audit, backup, customers, demo, keys, retention, staff, workspaces
 from obhut.cli.context import console, container
 from obhut.consent import tasks as consent_tasks
 from obhut.container import Container
@@ -23,6 +23,7 @@ from obhut.retention import tasks as retention_tasks
 from obhut.rights import tasks as rights_tasks
 from obhut.vault import tasks as vault_tasks
 from obhut.workspaces import service as workspaces_service
+from obhut.workspaces.models import Workspace
 
 app = typer.Typer(help="Obhut: privacy-first customer identity and data platform.", no_args_is_help=True)
 db = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -52,18 +53,32 @@ def serve(
         with unit_of_work(built.sessions) as session:
             for workspace in workspaces_service.list_all(session):  # finish shreds a crash interrupted
                 built.vault.sweep(session, workspace.workspace_id)
-            if not access.has_admin_tokens(session):
+            first_run = not access.has_admin_tokens(session)
+            if first_run:
                 issued = access.create_admin_token(session, "first run")
                 console.print("[bold]First run:[/bold] an admin token for the API (shown once, store it now):")
                 print(issued.token, flush=True)  # noqa: T201 - stdout, where it can be captured
         settings = built.settings
-        console.print(f"Obhut on http://{host or settings.host}:{port or settings.port}{'/api/v1/docs'}")
+        url = f"http://{host or settings.host}:{port or settings.port}"
+        if first_run and settings.demo and not settings.is_production:
+            for line in demo.show(demo.seed(built), url):
+                console.print(line, highlight=False, soft_wrap=True)
+        console.print(f"Obhut on {url}: the console at {url}/console, the API at {url}/api/v1/docs")
         background = _background(built)
         try:
-            uvicorn.run(create_app(container=built), host=host or settings.host, port=port or settings.port)
+            served = create_app(container=built)
+            served.state.console_workspace = settings.console_workspace or _suggested(built)
+            uvicorn.run(served, host=host or settings.host, port=port or settings.port)
         finally:
             for thread in background:
                 thread.stop()
+
+
+def _suggested(built: Container) -> str:
+    """The workspace the console's sign-in form offers: the demo one where it exists, else the default."""
+    with built.sessions() as session:
+        found = session.get(Workspace, demo.WORKSPACE) is not None
+    return demo.WORKSPACE if found else built.settings.default_workspace
 
 
 def _background(built: Container, *, relay: bool = True) -> list[Background | RelayThread]:

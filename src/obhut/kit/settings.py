@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     default_region: str = Field(default="DE", description="ISO 3166 region for phone numbers without +prefix")
 
     public_url: str = Field(default="http://localhost:8000", description="Where staff reach Obhut (passkeys, SSO)")
+    demo: bool = Field(default=True, description="Seed a demo workspace on the first run (never in production)")
     console_workspace: str = Field(default="", description="The workspace the console's sign-in form suggests")
     session_minutes: int = Field(default=480, ge=1, description="A staff session ends this long after sign-in")
     login_max_failures: int = Field(default=5, ge=1, description="Failed sign-ins per account before a lockout")
