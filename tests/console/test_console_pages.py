@@ -8,6 +8,7 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
+from obhut.console.desk import SESSION_COOKIE
 from obhut.console.web import CSP
 from tests.conftest import WORKSPACE, jane
 from tests.console.conftest import csrf
@@ -95,3 +96,21 @@ def test_create_shows_the_api_field_messages(agent: TestClient) -> None:
     assert re.search(r'id="email-error">[^<]+', answer.text)
     assert re.search(r'id="iban-error">[^<]+', answer.text)
     assert 'value="Erika"' in answer.text  # what was typed stays
+
+
+def test_an_ended_session_returns_to_sign_in_with_the_reason(agent: TestClient) -> None:
+    token = agent.cookies.get(SESSION_COOKIE)
+    ended = agent.post(f"/api/v1/workspaces/{WORKSPACE}/auth/logout", headers={"Authorization": f"Bearer {token}"})
+    assert ended.status_code == 204
+    answer = agent.get("/console/customers", follow_redirects=False)
+    assert (answer.status_code, answer.headers["location"]) == (303, "/console/sign-in?reason=expired")
+    assert "Your session has ended" in agent.get(answer.headers["location"]).text
+    assert agent.cookies.get(SESSION_COOKIE) is None  # the dead cookie is dropped
+
+
+def test_sign_out_ends_the_session_in_the_api(agent: TestClient) -> None:
+    token = agent.cookies.get(SESSION_COOKIE)
+    out = agent.post("/console/sign-out", data={"csrf": csrf(agent)}, follow_redirects=False)
+    assert (out.status_code, out.headers["location"]) == (303, "/console/sign-in?reason=out")
+    me = agent.get(f"/api/v1/workspaces/{WORKSPACE}/auth/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 401
