@@ -12,14 +12,14 @@ from tests.browser.conftest import Server, accessible, shot, sign_in
 ANNA = "anna.beispiel.0@example.com"  # the demo seed's first invented customer
 
 
-def find_anna(page: Page, server: Server) -> str:
+def find_anna(page: Page, server: Server, email: str = ANNA) -> str:
     """Searches by email (posted, never in the URL) and opens the one match; answers its detail URL."""
     page.goto(f"{server.url}/console/customers")
     page.select_option("#key", "email")
-    page.fill("#term", ANNA)
+    page.fill("#term", email)
     page.click("form[role=search] button")
     expect(page.get_by_role("heading", name="1 found")).to_be_visible()
-    assert ANNA not in page.url
+    assert email not in page.url
     page.locator("tbody a").first.click()
     page.wait_for_url(re.compile(r"/console/customers/[0-9a-f-]{36}$"))
     return page.url

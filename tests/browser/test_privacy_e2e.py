@@ -10,13 +10,13 @@ import zipfile
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Server, accessible, shot, sign_in
-from tests.browser.test_console_e2e import find_anna
+from tests.browser.test_console_e2e import ANNA, find_anna
 
 
-def open_centre(staff: Page, customer: Page, server: Server, username: str) -> str:
-    """Staff create Anna's privacy-centre link; Anna opens it. Answers her detail URL in the console."""
+def open_centre(staff: Page, customer: Page, server: Server, username: str, email: str = ANNA) -> str:
+    """Staff create the customer's privacy-centre link; the customer opens it. Answers the detail URL."""
     sign_in(staff, server, username)
-    detail = find_anna(staff, server)
+    detail = find_anna(staff, server, email)
     staff.click("form[action$='/preference-link'] button")
     link = staff.locator("#privacy-link").inner_text()
     customer.goto(link)
@@ -73,3 +73,35 @@ def test_customer_downloads_their_data(page: Page, other_page: Page, server: Ser
     customer.get_by_role("link", name="Wer hat meine Daten angesehen?").click()
     expect(customer.locator("#who-looked tbody tr").first).not_to_contain_text("Niemand")
     accessible(customer)
+
+
+def test_erasure_request_end_to_end(page: Page, other_page: Page, server: Server) -> None:
+    """The customer asks for erasure (seeing first what is kept), the privacy officer completes it in the
+    console, the certificate is shown, and the customer's record is gone for staff."""
+    detail = open_centre(page, other_page, server, "agent", "ben.fiktiv.1@example.com")
+    customer = other_page
+    customer.goto(f"{server.url}/privacy/data")
+    expect(customer.locator("#kept")).to_contain_text("Nichts")
+    button = customer.get_by_role("button", name="Löschung beantragen")
+    expect(button).to_be_disabled()  # until the word is typed
+    customer.fill("#confirm", "LÖSCHEN")
+    button.click()
+    expect(customer.locator("#flash")).to_contain_text("Ihre Anfrage ist eingegangen")
+    expect(customer.locator("#requests tr[data-right='erasure']")).to_contain_text("verified")
+
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, server, "privacy")
+    page.goto(f"{server.url}/console/requests")
+    accessible(page)
+    shot(page, "console-requests")
+    page.locator("tbody tr", has_text="erasure").first.get_by_role("link").click()
+    page.fill("#confirm", "ERASE")
+    page.get_by_role("button", name="Erase the customer").click()
+    expect(page.locator("#certificate")).to_be_visible()
+    expect(page.locator("#certificate-jws")).to_have_text(re.compile(r"^[\w-]+\.[\w-]+\.[\w-]+$"))
+    expect(page.locator("#certificate-kept")).to_contain_text("Nothing was kept")
+    accessible(page)
+    shot(page, "console-erasure-certificate")
+    gone = page.goto(detail)
+    assert gone is not None
+    assert gone.status in (404, 410)
