@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -22,6 +23,7 @@ from obhut.retention.backups import KEY_REF, MANIFEST
 from obhut.retention.ports import BackupError
 from obhut.vault.providers import build_providers
 from obhut.vault.streams import StreamError
+from tests.access.staff import bearer, signed_in_with_mfa
 from tests.conftest import WORKSPACE, jane
 
 # Each of Jane's values as it could sit in storage: as entered and as normalised.
@@ -219,3 +221,33 @@ class TestCommandLine:
         broken = runner.invoke(app, ["backup", "verify", str(folder)], catch_exceptions=False)
         assert broken.exit_code == 1
         assert f"{MANIFEST}: fields are missing" in broken.output
+
+
+class TestListing:
+    def test_the_api_lists_manifests_without_the_key(
+        self, client: TestClient, container: Container, settings: Settings
+    ) -> None:
+        empty = client.get(f"/api/v1/workspaces/{WORKSPACE}/backups")
+        assert empty.status_code == 200, empty.text
+        assert empty.json() == {"directory": str(settings.resolved_backup_dir), "backups": []}
+        _add(container)
+        created = backups.create(settings)
+        broken = settings.resolved_backup_dir / "obhut-backup-19700101T000000Z-broken"
+        broken.mkdir()
+        listed = client.get(f"/api/v1/workspaces/{WORKSPACE}/backups").json()["backups"]
+        assert [b["folder"] for b in listed] == [str(created.path), str(broken)]
+        found = listed[0]
+        assert found["id"] == created.manifest.backup_id
+        assert found["size"] == sum(f.stat().st_size for f in created.path.iterdir())
+        assert {d["database"]: d["sha256"] for d in found["databases"]} == {
+            d.database: d.sha256 for d in created.manifest.databases
+        }
+        assert "wrapped_key" not in json.dumps(found)
+        assert created.manifest.wrapped_key not in json.dumps(listed)
+        assert listed[1]["id"] is None
+        assert "has no manifest.json" in listed[1]["problem"]
+
+    def test_a_support_agent_may_not_list_them(self, client: TestClient, container: Container) -> None:
+        token = signed_in_with_mfa(client, container, "agent", "support_agent")
+        refused = client.get(f"/api/v1/workspaces/{WORKSPACE}/backups", headers=bearer(token))
+        assert refused.status_code == 403

@@ -214,6 +214,29 @@ def read_manifest(path: Path) -> tuple[Manifest, str]:
     return manifest, mac
 
 
+@dataclass(frozen=True)
+class Found:
+    """A backup folder found on disk: its manifest (None when unreadable, with the problem) and its size."""
+
+    path: Path
+    size: int
+    manifest: Manifest | None
+    problem: str = ""
+
+
+def listing(folder: Path) -> list[Found]:
+    """The backups in `folder`, newest first, read without their key: nothing is decrypted or checked."""
+    found = []
+    candidates = sorted(folder.glob("obhut-backup-*"), reverse=True) if folder.is_dir() else []
+    for path in (p for p in candidates if p.is_dir()):
+        size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
+        try:
+            found.append(Found(path, size, read_manifest(path)[0]))
+        except (BackupError, StreamError) as error:
+            found.append(Found(path, size, None, error.detail))
+    return found
+
+
 def _unlock(settings: Settings, manifest: Manifest, mac: str) -> BackupKey:
     provider = _provider(settings, manifest.provider)
     try:

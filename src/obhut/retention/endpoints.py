@@ -3,9 +3,10 @@ Changes need `rights:manage` and are in the access log."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from obhut.access.dependencies import CurrentPrincipal
@@ -13,8 +14,9 @@ from obhut.access.rules import Permission
 from obhut.audit import rules as audit
 from obhut.audit.dependencies import AuditTrail
 from obhut.audit.service import Event
+from obhut.container import container_of
 from obhut.kit.web import DbSession
-from obhut.retention import purge, service
+from obhut.retention import backups, purge, service
 from obhut.retention.models import LegalHold
 from obhut.retention.rules import Action, Anchor, Policy
 
@@ -70,6 +72,44 @@ class ContractEndIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     ended_at: datetime | None = Field(description="When the contract ended; null while it runs")
+
+
+class BackupFileOut(BaseModel):
+    database: str
+    kind: str
+    revision: str | None
+    file: str
+    plaintext_size: int
+    sha256: str
+    chunks: int
+
+
+class BackupOut(BaseModel):
+    folder: str = Field(description="The backup's folder, as `obhut backup verify|restore` take it")
+    size: int = Field(description="Bytes on disk")
+    id: str | None
+    created_at: datetime | None
+    obhut_version: str | None
+    provider: str | None
+    databases: list[BackupFileOut]
+    problem: str = Field(default="", description="Why the manifest could not be read; empty when it could")
+
+    @classmethod
+    def of(cls, found: backups.Found) -> BackupOut:
+        manifest = found.manifest
+        if manifest is None:
+            return cls(folder=str(found.path), size=found.size, id=None, created_at=None, obhut_version=None,
+                       provider=None, databases=[], problem=found.problem)  # fmt: skip
+        return cls(
+            folder=str(found.path), size=found.size, id=manifest.backup_id,
+            created_at=datetime.fromisoformat(manifest.created_at), obhut_version=manifest.obhut_version,
+            provider=manifest.provider, databases=[BackupFileOut(**asdict(d)) for d in manifest.databases],
+        )  # fmt: skip
+
+
+class BackupsOut(BaseModel):
+    directory: str = Field(description="The configured backup folder (OBHUT_BACKUP_DIR)")
+    backups: list[BackupOut]
 
 
 def _record(trail: AuditTrail, verb: str, target: str) -> None:
@@ -154,3 +194,12 @@ def set_contract_end(
     service.set_contract_end(session, workspace_id, customer_id, body.ended_at)
     trail.record(Event(audit.action("api", "customer", "contract-end"), customer_id=customer_id))
     return body
+
+
+@router.get("/backups")
+def list_backups(request: Request, principal: CurrentPrincipal) -> BackupsOut:
+    """The backups in the configured backup folder, newest first, from their manifests (the wrapped key
+    left out). Read only: `obhut backup create|verify|restore` make, check and restore them."""
+    principal.require(Permission.RIGHTS_MANAGE)
+    folder = container_of(request).settings.resolved_backup_dir
+    return BackupsOut(directory=str(folder), backups=[BackupOut.of(found) for found in backups.listing(folder)])
