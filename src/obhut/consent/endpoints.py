@@ -114,6 +114,54 @@ def _keyring(request: Request, session: DbSession, workspace_id: str) -> Keyring
     return container_of(request).vault.open(session, workspace_id)
 
 
+class NoticeOut(BaseModel):
+    version: str
+    language: str
+    major: int
+    sha256: str
+    published_at: datetime
+
+
+class PurposeOut(PurposeIn):
+    key: str
+    updated_at: datetime
+    notices: list[NoticeOut] = Field(description="Every published version, oldest first")
+
+
+@router.get("/purposes", tags=["consent"])
+def list_purposes(workspace_id: str, session: DbSession, principal: CurrentPrincipal) -> list[PurposeOut]:
+    """The purpose catalogue as its managers keep it: each purpose with its notices' versions."""
+    principal.require(Permission.POLICY_MANAGE)
+    notices: dict[str, list[NoticeOut]] = {}
+    query = select(ConsentNotice).where(ConsentNotice.workspace_id == workspace_id)
+    for n in session.scalars(query.order_by(ConsentNotice.published_at, ConsentNotice.language)):
+        notices.setdefault(n.purpose_key, []).append(
+            NoticeOut(
+                version=n.version, language=n.language, major=n.major, sha256=n.text_hash, published_at=n.published_at
+            )
+        )
+    purposes = session.scalars(
+        select(ConsentPurpose).where(ConsentPurpose.workspace_id == workspace_id).order_by(ConsentPurpose.key)
+    )
+    return [
+        PurposeOut(
+            key=p.key,
+            title_en=p.title_en,
+            title_de=p.title_de,
+            description_en=p.description_en,
+            description_de=p.description_de,
+            legal_basis=LegalBasis(p.legal_basis),
+            categories=p.categories.split(),
+            recipients=p.recipients,
+            retention=p.retention,
+            sale_or_sharing=p.sale_or_sharing,
+            updated_at=p.updated_at,
+            notices=notices.get(p.key, []),
+        )
+        for p in purposes
+    ]
+
+
 @router.put("/purposes/{key}", tags=["consent"])
 def define_purpose(
     workspace_id: str, key: str, body: PurposeIn, session: DbSession, principal: CurrentPrincipal, trail: AuditTrail
