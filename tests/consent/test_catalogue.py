@@ -51,3 +51,16 @@ def test_the_catalogue_is_for_policy_managers(client: TestClient, container: Con
     refused = client.get(PURPOSES, headers=bearer(token))
     assert refused.status_code == 403
     assert "policy:manage" in refused.json()["detail"]
+
+
+def test_keys_and_versions_are_checked(client: TestClient) -> None:
+    bad_key = client.put(f"{PURPOSES}/Loyalty-Points", json=LOYALTY)
+    assert bad_key.status_code == 422
+    assert [e["pointer"] for e in bad_key.json()["errors"]] == ["/path/key"]
+    assert client.put(f"{PURPOSES}/loyalty", json=LOYALTY).status_code == 200
+    notice = {"version": "1.0", "language": "de", "text": "Punkte."}
+    assert client.post(f"{PURPOSES}/loyalty/notices", json=notice).status_code == 201
+    twice = client.post(f"{PURPOSES}/loyalty/notices", json={**notice, "text": "Other words."})
+    assert twice.status_code == 409  # a published text stays as it was
+    assert twice.headers["content-type"] == "application/problem+json"
+    assert [e["key"] for e in client.get(PURPOSES).json()] == ["loyalty"]

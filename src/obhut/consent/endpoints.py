@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request, status
+from fastapi import APIRouter, Header, Path, Request, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,6 +22,7 @@ from obhut.consent.models import ConsentChain, ConsentEvent, ConsentNotice, Cons
 from obhut.consent.rules import Channel, Kind, LegalBasis
 from obhut.container import container_of
 from obhut.kit.clock import now
+from obhut.kit.errors import ConflictError
 from obhut.kit.web import DbSession
 from obhut.vault.keyring import Keyring
 
@@ -164,7 +165,12 @@ def list_purposes(workspace_id: str, session: DbSession, principal: CurrentPrinc
 
 @router.put("/purposes/{key}", tags=["consent"])
 def define_purpose(
-    workspace_id: str, key: str, body: PurposeIn, session: DbSession, principal: CurrentPrincipal, trail: AuditTrail
+    workspace_id: str,
+    key: Annotated[str, Path(pattern=KEY, description="Lower case letters, digits and _")],
+    body: PurposeIn,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    trail: AuditTrail,
 ) -> dict[str, Any]:
     principal.require(Permission.POLICY_MANAGE)
     row = session.get(ConsentPurpose, (workspace_id, key)) or ConsentPurpose(workspace_id=workspace_id, key=key)
@@ -184,6 +190,8 @@ def publish_notice(
     """A new notice version; its text and SHA-256 are kept. A new major version makes consents lapse."""
     principal.require(Permission.POLICY_MANAGE)
     service.purpose(session, workspace_id, key)
+    if session.get(ConsentNotice, (workspace_id, key, body.version, body.language)) is not None:
+        raise ConflictError(f"version {body.version} ({body.language}) is published already; publish a new version")
     major, _minor = rules.parse_version(body.version)
     row = ConsentNotice(
         workspace_id=workspace_id,
