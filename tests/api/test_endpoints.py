@@ -361,7 +361,7 @@ class TestOpenApi:
         spec = response.json()
         paths = spec["paths"]
         base = "/api/v1/workspaces/{workspace_id}/customers"
-        assert set(paths[base]) == {"post"}
+        assert set(paths[base]) == {"get", "post"}
         assert set(paths[f"{base}/{{customer_id}}"]) == {"get", "patch", "delete"}
         assert set(paths[f"{base}/lookup"]) == {"post"}
         assert set(paths[f"{base}/{{customer_id}}/shred"]) == {"post"}

@@ -26,6 +26,7 @@ from obhut.outbox.endpoints import router as outbox_router
 from obhut.retention.endpoints import router as retention_router
 from obhut.rights.endpoints import router as rights_router
 from obhut.rights.privacy_endpoints import router as privacy_router
+from obhut.vault.endpoints import router as keys_router
 from obhut.workspaces.endpoints import router as workspaces_router
 
 API_PREFIX = "/api/v1"
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     install_problem_handlers(app)
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(workspaces_router)
+    api.include_router(keys_router)
     api.include_router(customers_router)
     api.include_router(auth_router)
     api.include_router(access_router)

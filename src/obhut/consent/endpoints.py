@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request, status
+from fastapi import APIRouter, Header, Path, Request, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,6 +22,7 @@ from obhut.consent.models import ConsentChain, ConsentEvent, ConsentNotice, Cons
 from obhut.consent.rules import Channel, Kind, LegalBasis
 from obhut.container import container_of
 from obhut.kit.clock import now
+from obhut.kit.errors import ConflictError
 from obhut.kit.web import DbSession
 from obhut.vault.keyring import Keyring
 
@@ -114,9 +115,62 @@ def _keyring(request: Request, session: DbSession, workspace_id: str) -> Keyring
     return container_of(request).vault.open(session, workspace_id)
 
 
+class NoticeOut(BaseModel):
+    version: str
+    language: str
+    major: int
+    sha256: str
+    published_at: datetime
+
+
+class PurposeOut(PurposeIn):
+    key: str
+    updated_at: datetime
+    notices: list[NoticeOut] = Field(description="Every published version, oldest first")
+
+
+@router.get("/purposes", tags=["consent"])
+def list_purposes(workspace_id: str, session: DbSession, principal: CurrentPrincipal) -> list[PurposeOut]:
+    """The purpose catalogue as its managers keep it: each purpose with its notices' versions."""
+    principal.require(Permission.POLICY_MANAGE)
+    notices: dict[str, list[NoticeOut]] = {}
+    query = select(ConsentNotice).where(ConsentNotice.workspace_id == workspace_id)
+    for n in session.scalars(query.order_by(ConsentNotice.published_at, ConsentNotice.language)):
+        notices.setdefault(n.purpose_key, []).append(
+            NoticeOut(
+                version=n.version, language=n.language, major=n.major, sha256=n.text_hash, published_at=n.published_at
+            )
+        )
+    purposes = session.scalars(
+        select(ConsentPurpose).where(ConsentPurpose.workspace_id == workspace_id).order_by(ConsentPurpose.key)
+    )
+    return [
+        PurposeOut(
+            key=p.key,
+            title_en=p.title_en,
+            title_de=p.title_de,
+            description_en=p.description_en,
+            description_de=p.description_de,
+            legal_basis=LegalBasis(p.legal_basis),
+            categories=p.categories.split(),
+            recipients=p.recipients,
+            retention=p.retention,
+            sale_or_sharing=p.sale_or_sharing,
+            updated_at=p.updated_at,
+            notices=notices.get(p.key, []),
+        )
+        for p in purposes
+    ]
+
+
 @router.put("/purposes/{key}", tags=["consent"])
 def define_purpose(
-    workspace_id: str, key: str, body: PurposeIn, session: DbSession, principal: CurrentPrincipal, trail: AuditTrail
+    workspace_id: str,
+    key: Annotated[str, Path(pattern=KEY, description="Lower case letters, digits and _")],
+    body: PurposeIn,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    trail: AuditTrail,
 ) -> dict[str, Any]:
     principal.require(Permission.POLICY_MANAGE)
     row = session.get(ConsentPurpose, (workspace_id, key)) or ConsentPurpose(workspace_id=workspace_id, key=key)
@@ -136,6 +190,8 @@ def publish_notice(
     """A new notice version; its text and SHA-256 are kept. A new major version makes consents lapse."""
     principal.require(Permission.POLICY_MANAGE)
     service.purpose(session, workspace_id, key)
+    if session.get(ConsentNotice, (workspace_id, key, body.version, body.language)) is not None:
+        raise ConflictError(f"version {body.version} ({body.language}) is published already; publish a new version")
     major, _minor = rules.parse_version(body.version)
     row = ConsentNotice(
         workspace_id=workspace_id,

@@ -38,16 +38,7 @@ def rotate(
     keys are wrapped under the new version at once, and old ones stay readable until moved. Running it
     again after an interruption resumes the same rotation instead of starting another."""
     with unit_of_work(factory) as session:
-        keyring = vault.open(session, workspace_id)
-        retiring = [v.version for v in keyring.versions.values() if v.state == VersionState.RETIRING]
-        resumed = bool(retiring)
-        if not resumed:
-            active = keyring.active
-            index_secret = vault.unwrapped_secrets(active)[INDEX_SECRET]
-            vault.create_version(session, workspace_id, active.version + 1, active.provider, imported_key, index_secret)
-            active.state = VersionState.RETIRING.value
-            retiring = [active.version]
-        target = max(keyring.versions) + (0 if resumed else 1)
+        retiring, target, resumed = begin(vault, session, workspace_id, imported_key)
     with unit_of_work(factory) as session:
         total = repository.count_data_keys_below(session, workspace_id, target)
     done, after = 0, ""
@@ -69,6 +60,43 @@ def rotate(
                 version.state = VersionState.RETIRED.value
                 version.retired_at = now()
     return RotationReport(workspace_id, retiring, target, done, resumed)
+
+
+def begin(
+    vault: Vault, session: Session, workspace_id: str, imported_key: bytes | None = None
+) -> tuple[list[int], int, bool]:
+    """A rotation's first step, in the caller's transaction: a new active key version, the old one retiring.
+    With a rotation already under way, that one: (versions retiring, target version, whether it was resumed).
+    The data keys move afterwards, in batches (`rotate`, or `resume_rotations` in the background)."""
+    keyring = vault.open(session, workspace_id)
+    retiring = [v.version for v in keyring.versions.values() if v.state == VersionState.RETIRING]
+    if retiring:
+        return retiring, max(keyring.versions), True
+    active = keyring.active
+    index_secret = vault.unwrapped_secrets(active)[INDEX_SECRET]
+    vault.create_version(session, workspace_id, active.version + 1, active.provider, imported_key, index_secret)
+    active.state = VersionState.RETIRING.value
+    return [active.version], max(keyring.versions) + 1, False
+
+
+@dataclass(frozen=True)
+class RotationProgress:
+    """How far the workspace's rotation is: data keys under the newest version (`done`) of all (`total`)."""
+
+    rotating: bool
+    from_versions: list[int]
+    to_version: int
+    done: int
+    total: int
+
+
+def progress_of(vault: Vault, session: Session, workspace_id: str) -> RotationProgress:
+    versions = vault.status(session, workspace_id)
+    target = max(v.version for v in versions)
+    retiring = [v.version for v in versions if v.state == VersionState.RETIRING]
+    total = sum(v.data_keys for v in versions)
+    waiting = sum(v.data_keys for v in versions if v.version < target)
+    return RotationProgress(bool(retiring), retiring, target, total - waiting, total)
 
 
 def resume_rotations(vault: Vault, factory: sessionmaker[Session], progress: Progress | None = None) -> int:

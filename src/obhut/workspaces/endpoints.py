@@ -5,7 +5,8 @@ from datetime import datetime
 from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, ConfigDict
 
-from obhut.access.dependencies import Admin
+from obhut.access.dependencies import Admin, CurrentPrincipal
+from obhut.access.rules import Permission
 from obhut.access.service import ALL_WORKSPACES
 from obhut.kit.errors import ForbiddenError
 from obhut.kit.web import DbSession
@@ -64,7 +65,11 @@ def create_workspace(body: WorkspaceIn, request: Request, session: DbSession, ad
 
 
 @router.get("/{workspace_id}/keys")
-def key_status(workspace_id: str, request: Request, session: DbSession, _admin: Admin) -> list[KeyVersionOut]:
+def key_status(
+    workspace_id: str, request: Request, session: DbSession, principal: CurrentPrincipal
+) -> list[KeyVersionOut]:
+    """Each key version: provider, state, and how many data keys it wraps (for key managers)."""
+    principal.require(Permission.KEYS_MANAGE)
     return [
         KeyVersionOut.model_validate(v, from_attributes=True) for v in _vault(request).status(session, workspace_id)
     ]

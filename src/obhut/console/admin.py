@@ -1,0 +1,44 @@
+"""What the administration pages (keys, staff, consent) share: sending a change and showing the API's answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.datastructures import FormData
+
+from obhut.console.client import ProblemError
+from obhut.console.desk import Desk
+
+
+def said(problem: ProblemError) -> str:
+    """The API's message, with its field errors, as one sentence for an alert."""
+    if problem.errors:
+        return (
+            problem.detail
+            + ": "
+            + "; ".join(f"{k.removeprefix('path/') or 'input'}: {v}" for k, v in problem.errors.items())
+        )
+    return problem.detail
+
+
+def text(form: FormData, name: str) -> str:
+    return str(form.get(name, "")).strip()
+
+
+def typed(form: FormData) -> dict[str, str]:
+    """What was typed into a form, to fill it in again (never the CSRF token or a password)."""
+    return {k: str(v) for k, v in form.items() if k not in ("csrf", "password")}
+
+
+async def sent(desk: Desk, method: str, path: str, body: Any = None) -> ProblemError | None:
+    """Sends a change to the API; the refusal, if any, for the page to show beside the form."""
+    try:
+        await desk.api.send(method, desk.at(path), body)
+    except ProblemError as problem:
+        return problem
+    return None
+
+
+def flash(messages: dict[str, str], done: str) -> str:
+    """The confirmation a redirect after a change asked for (`?done=<key>`), if known."""
+    return messages.get(done, "")
