@@ -79,21 +79,22 @@ def chromium() -> Iterator[Browser]:
         browser.close()
 
 
+def _person(chromium: Browser) -> Iterator[Page]:
+    """A browser of one's own (cookies, downloads), with a German locale."""
+    context = chromium.new_context(locale="de-DE", accept_downloads=True)
+    yield context.new_page()
+    context.close()
+
+
 @pytest.fixture
 def page(chromium: Browser) -> Iterator[Page]:
-    context = chromium.new_context(locale="de-DE", accept_downloads=True)
-    opened = context.new_page()
-    yield opened
-    context.close()
+    yield from _person(chromium)
 
 
 @pytest.fixture
 def other_page(chromium: Browser) -> Iterator[Page]:
     """A second person at another browser (the customer, while staff use `page`)."""
-    context = chromium.new_context(locale="de-DE", accept_downloads=True)
-    opened = context.new_page()
-    yield opened
-    context.close()
+    yield from _person(chromium)
 
 
 def shot(page: Page, name: str) -> None:
