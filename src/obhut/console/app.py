@@ -8,13 +8,13 @@ from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
 from obhut.consent.preferences import language_of
-from obhut.console import customers, home, privacy, sign_in
+from obhut.console import alerts, audit, customers, home, privacy, sign_in
 from obhut.console.client import ProblemError
 from obhut.console.desk import SignInRequiredError, end_session
 from obhut.console.web import HERE, redirect, render, security_headers
 from obhut.console.words import WORDS
 
-ROUTERS = (sign_in.router, home.router, customers.router, privacy.router)
+ROUTERS = (sign_in.router, home.router, customers.router, privacy.router, audit.router, alerts.router)
 
 
 def _sign_in_needed(_request: Request, error: Exception) -> Response:
