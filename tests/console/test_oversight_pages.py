@@ -12,9 +12,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
+from obhut.audit.models import AuditEntry
 from obhut.console.charts import FEWER, count_chart, counted, rate
 from obhut.container import Container
+from obhut.kit.db import unit_of_work
 from tests.access.staff import bearer, signed_in_with_mfa
 from tests.conftest import WORKSPACE, jane
 from tests.console.conftest import csrf, enrolled, next_code, sign_in
@@ -102,7 +105,9 @@ def test_downloads_carry_the_filter(officer: TestClient, client: TestClient) -> 
     assert [e["action"] for e in json.loads(as_json.text)] == ["api:customer:create"]
 
 
-def test_the_checkpoint_is_shown_and_verify_now_says_consistent(officer: TestClient, client: TestClient) -> None:
+def test_the_checkpoint_is_shown_and_verify_now_finds_tampering(
+    officer: TestClient, client: TestClient, container: Container
+) -> None:
     _customer(client)
     page = officer.get("/console/audit")
     root = client.get(f"{AUDIT}/checkpoint").text.split("\n")[2]
@@ -113,6 +118,11 @@ def test_the_checkpoint_is_shown_and_verify_now_says_consistent(officer: TestCli
     assert re.search(r"Verified: all \d+ entries are as they were logged", verified.text)
     recorded = client.get(f"{AUDIT}/entries", params={"action": "api:audit:verify"}).json()
     assert [(e["role"], e["outcome"]) for e in recorded] == [("privacy_officer", "ok")]
+    with unit_of_work(container.sessions) as session:
+        session.execute(update(AuditEntry).where(AuditEntry.seq == 0).values(purpose="marketing"))
+    tampered = officer.post("/console/audit/verify", data={"csrf": csrf(officer)})
+    assert "The log does not verify." in tampered.text
+    assert "First bad position: 0" in tampered.text
 
 
 def _luhn(digits: str) -> str:
