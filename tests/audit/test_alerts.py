@@ -100,6 +100,8 @@ def test_a_card_number_hunt_raises_an_alert_that_is_worked_off(
     reason = "Agent was testing the payment form with test cards; briefed on test mode"
     resolved = client.post(f"{AUDIT}/alerts/{alert_id}", json={"status": "resolved", "reason": reason})
     assert (resolved.json()["status"], resolved.json()["reason"]) == ("resolved", reason)
+    assert client.get(f"{AUDIT}/alerts/{alert_id}").json()["reason"] == reason
+    assert client.get(f"{AUDIT}/alerts/no-such-alert").status_code == 404
     assert [a["alert_id"] for a in client.get(f"{AUDIT}/alerts", params={"status": "open"}).json()] == []
     actions = [e["action"] for e in client.get(f"{AUDIT}/entries").json()]
     assert {"api:alert:acknowledged", "api:alert:resolved"} <= set(actions)

@@ -248,3 +248,30 @@ def test_a_read_the_policy_refuses_is_recorded_as_denied(client: TestClient, con
     denied, allowed = sorted(reads, key=lambda e: e["outcome"] != "denied")  # two entries: the refusal first
     assert (denied["outcome"], denied["purpose"], denied["role"]) == ("denied", "curiosity", "support_agent")
     assert denied["customer"] == allowed["customer"] is not None  # the same pseudonym as the customer's other reads
+
+
+def test_verify_over_the_api_finds_the_first_bad_position_and_is_recorded(
+    client: TestClient, container: Container
+) -> None:
+    customer_id = _customer(client)
+    for _ in range(5):
+        client.get(f"{BASE}/customers/{customer_id}", params={"purpose": "support"})
+    checkpoint = client.get(f"{AUDIT}/checkpoint")
+    assert checkpoint.headers["last-modified"].endswith(" GMT")
+    entry = client.get(f"{AUDIT}/entries/3").json()
+    assert (entry["seq"], entry["action"], entry["purpose"]) == (3, "api:customer:read", "support")
+    assert client.get(f"{AUDIT}/entries/999").status_code == 404
+    good = client.post(f"{AUDIT}/verify")
+    assert good.status_code == 200, good.text
+    assert good.json()["checkpoints"] >= 1
+    assert good.json() | {"checkpoints": 1} == {
+        "ok": True, "size": 6, "checkpoints": 1, "first_bad": None, "problems": []
+    }  # fmt: skip
+    with unit_of_work(container.sessions) as session:
+        session.execute(update(AuditEntry).where(AuditEntry.seq == 3).values(purpose="marketing"))
+    bad = client.post(f"{AUDIT}/verify").json()
+    assert (bad["ok"], bad["first_bad"], bad["size"]) == (False, 3, 7)  # the first verify's entry is in now
+    verified = client.get(f"{AUDIT}/entries", params={"action": "api:audit:verify"}).json()
+    assert [e["outcome"] for e in verified] == ["failed", "ok"]
+    agent = signed_in_with_mfa(client, container, "agent@example.com", "support_agent")
+    assert client.post(f"{AUDIT}/verify", headers=bearer(agent)).status_code == 403

@@ -103,6 +103,15 @@ def list_alerts(
     return [AlertOut.of(row, keyring) for row in alerts.listed(session, workspace_id, status, limit)]
 
 
+@router.get("/alerts/{alert_id}")
+def read_alert(
+    workspace_id: str, alert_id: str, request: Request, session: DbSession, principal: CurrentPrincipal
+) -> AlertOut:
+    principal.require(Permission.OVERSIGHT)
+    keyring = container_of(request).vault.open(session, workspace_id)
+    return AlertOut.of(alerts.found(session, workspace_id, alert_id), keyring)
+
+
 @router.post("/alerts/{alert_id}")
 def change_alert(
     workspace_id: str,

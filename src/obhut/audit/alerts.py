@@ -108,6 +108,13 @@ def listed(session: Session, workspace_id: str, status: str | None, limit: int) 
     return list(session.scalars(query.order_by(AuditAlert.day.desc(), AuditAlert.score.desc()).limit(limit)))
 
 
+def found(session: Session, workspace_id: str, alert_id: str) -> AuditAlert:
+    alert = session.get(AuditAlert, (workspace_id, alert_id))
+    if alert is None:
+        raise NotFoundError(f"no alert {alert_id} in workspace '{workspace_id}'")
+    return alert
+
+
 def _context(alert: AuditAlert) -> str:
     return f"alert-reason:{alert.workspace_id}:{alert.alert_id}"
 
@@ -116,9 +123,7 @@ def change(
     session: Session, keyring: Keyring, workspace_id: str, alert_id: str, status: str, reason: str | None, actor: str
 ) -> AuditAlert:
     """Acknowledges or resolves an alert. Resolving needs a reason (kept sealed: it may name people)."""
-    alert = session.get(AuditAlert, (workspace_id, alert_id))
-    if alert is None:
-        raise NotFoundError(f"no alert {alert_id} in workspace '{workspace_id}'")
+    alert = found(session, workspace_id, alert_id)
     errors = FieldErrors()
     if status not in STATUSES[1:]:
         errors.add("status", "must be acknowledged or resolved")

@@ -7,15 +7,16 @@ import base64
 import csv
 import io
 from datetime import datetime
+from email.utils import format_datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
 from obhut.access.dependencies import CurrentPrincipal
 from obhut.access.rules import Permission
-from obhut.audit import repository, rules, service
+from obhut.audit import repository, rules, service, tasks
 from obhut.audit.dependencies import AuditTrail
 from obhut.audit.handler import report
 from obhut.audit.models import AuditEntry
@@ -23,6 +24,7 @@ from obhut.audit.schemas import EntryFilter
 from obhut.audit.service import Event
 from obhut.container import container_of
 from obhut.kit.clock import now
+from obhut.kit.errors import NotFoundError
 from obhut.kit.web import DbSession
 
 router = APIRouter(prefix="/workspaces/{workspace_id}/audit", tags=["audit"])
@@ -133,12 +135,58 @@ def export_entries(
     return PlainTextResponse(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
 
 
-@router.get("/checkpoint", response_class=PlainTextResponse)
-def checkpoint(workspace_id: str, request: Request, session: DbSession, principal: CurrentPrincipal) -> str:
-    """The newest signed checkpoint, as text (C2SP tlog-checkpoint in a signed note)."""
+@router.get("/entries/{seq}")
+def read_entry(
+    workspace_id: str,
+    seq: Annotated[int, Path(ge=0, description="The entry's position in the tree")],
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> EntryOut:
+    """One entry, by its position in the tree."""
     principal.require(Permission.OVERSIGHT)
     _sequenced(request, workspace_id)
-    return service.checkpoint_at(session, workspace_id, None).note
+    row = session.scalar(repository.at_position(workspace_id, seq))
+    if row is None:
+        raise NotFoundError(f"no entry at position {seq}")
+    return EntryOut.of(row)
+
+
+@router.get("/checkpoint", response_class=PlainTextResponse)
+def checkpoint(
+    workspace_id: str, request: Request, session: DbSession, principal: CurrentPrincipal
+) -> PlainTextResponse:
+    """The newest signed checkpoint, as text (C2SP tlog-checkpoint in a signed note); Last-Modified says when
+    it was signed."""
+    principal.require(Permission.OVERSIGHT)
+    _sequenced(request, workspace_id)
+    found = service.checkpoint_at(session, workspace_id, None)
+    return PlainTextResponse(found.note, headers={"Last-Modified": format_datetime(found.created_at, usegmt=True)})
+
+
+class VerifyOut(BaseModel):
+    ok: bool
+    size: int = Field(description="Entries in the tree, each rebuilt from its stored content")
+    checkpoints: int = Field(description="Signed checkpoints checked")
+    first_bad: int | None = Field(description="The first position that is not as it was signed; null when ok")
+    problems: list[str]
+
+
+@router.post("/verify")
+def verify_log(
+    workspace_id: str, request: Request, session: DbSession, principal: CurrentPrincipal, trail: AuditTrail
+) -> VerifyOut:
+    """Rebuilds the tree from the stored entries and checks it against every signed checkpoint, as
+    `obhut audit verify` does (that one can also check exported checkpoints). Recorded with its outcome."""
+    principal.require(Permission.OVERSIGHT)
+    _sequenced(request, workspace_id)
+    found = tasks.verify(session, container_of(request).vault.open(session, workspace_id), workspace_id)
+    outcome = "ok" if found.ok else "failed"
+    trail.record(Event(rules.action("api", "audit", "verify"), outcome, target=f"size:{found.entries}"))
+    return VerifyOut(
+        ok=found.ok, size=found.entries, checkpoints=found.checkpoints, first_bad=found.first_bad,
+        problems=found.problems,
+    )  # fmt: skip
 
 
 @router.get("/proofs/inclusion")

@@ -26,3 +26,7 @@ def entries(workspace_id: str, wanted: EntryFilter, subject: str | None) -> Sele
     if wanted.until is not None:
         query = query.where(AuditEntry.at < wanted.until)
     return query.order_by(AuditEntry.at.desc(), AuditEntry.entry_id).limit(wanted.limit)
+
+
+def at_position(workspace_id: str, seq: int) -> Select[AuditEntry]:
+    return select(AuditEntry).where(AuditEntry.workspace_id == workspace_id, AuditEntry.seq == seq)
