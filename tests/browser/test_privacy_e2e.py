@@ -91,6 +91,11 @@ def test_erasure_request_end_to_end(page: Page, other_page: Page, server: Server
 
     page.get_by_role("button", name="Sign out").click()
     sign_in(page, server, "privacy")
+    accessible(page)
+    shot(page, "console-dashboard")
+    page.goto(f"{server.url}/console/audit")
+    accessible(page)
+    shot(page, "console-access-log")
     page.goto(f"{server.url}/console/requests")
     accessible(page)
     shot(page, "console-requests")
