@@ -69,8 +69,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     built.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium() -> Iterator[Browser]:
+    """Package scope: sync Playwright keeps an event loop running while it is open, which would break every
+    later test that calls `asyncio.run` (the outbox relay's)."""
     if not CHROMIUM.exists():
         unavailable("Chromium", f"{CHROMIUM} is missing; install Debian's chromium (scripts/install-system-deps.sh)")
     with sync_playwright() as playwright:

@@ -8,7 +8,7 @@ import html
 import io
 import json
 import zipfile
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -71,7 +71,7 @@ class TestRequests:
         with unit_of_work(container.sessions) as session:
             row = session.get(SubjectRequest, (WORKSPACE, late["id"]))
             assert row is not None
-            row.deadline = now() - timedelta(days=3, hours=1)
+            row.deadline = datetime.combine(now().date() - timedelta(days=3), time(12), tzinfo=UTC)  # 3 days back
         page = officer.get("/console/requests")
         assert page.status_code == 200
         first, second = (
