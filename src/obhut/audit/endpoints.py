@@ -20,7 +20,7 @@ from obhut.audit import repository, rules, service, tasks
 from obhut.audit.dependencies import AuditTrail
 from obhut.audit.handler import report
 from obhut.audit.models import AuditEntry
-from obhut.audit.schemas import EntryFilter
+from obhut.audit.schemas import EntryFilter, ReportEntry
 from obhut.audit.service import Event
 from obhut.container import container_of
 from obhut.kit.clock import now
@@ -221,15 +221,6 @@ def consistency_proof(
     return ProofOut(
         first=older.size, size=newer.size, root=_b64(newer.root), proof=[_b64(h) for h in proof], checkpoint=newer.note
     )
-
-
-class ReportEntry(BaseModel):
-    at: datetime
-    who: str = Field(description="The role of whoever acted (staff are not named)")
-    what: str
-    data: list[str] = Field(description="Which kinds of data were involved")
-    why: str | None = Field(description="The stated purpose")
-    shown: str
 
 
 class AccessReport(BaseModel):

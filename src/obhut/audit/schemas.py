@@ -1,4 +1,4 @@
-"""Request shapes of the access log's endpoints."""
+"""Shapes of the access log's endpoints (and of "who looked at my data", wherever it is answered)."""
 
 from __future__ import annotations
 
@@ -21,3 +21,12 @@ class EntryFilter(BaseModel):
     since: datetime | None = None
     until: datetime | None = None
     limit: int = Field(100, ge=1, le=10_000)
+
+
+class ReportEntry(BaseModel):
+    at: datetime
+    who: str = Field(description="The role of whoever acted (staff are not named)")
+    what: str
+    data: list[str] = Field(description="Which kinds of data were involved")
+    why: str | None = Field(description="The stated purpose")
+    shown: str

@@ -7,7 +7,6 @@ from http import HTTPStatus
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
-from obhut.consent.preferences import language_of
 from obhut.console import alerts, audit, consent, customers, home, keys, privacy, requests, retention, sign_in, staff
 from obhut.console.client import ProblemError
 from obhut.console.desk import SignInRequiredError, end_session
@@ -32,7 +31,7 @@ def _problem(request: Request, error: Exception) -> Response:
     assert isinstance(error, ProblemError)
     if not request.url.path.startswith("/privacy"):
         return render(request, "console/error.html", error.status, problem=error)
-    language = language_of(request.cookies.get(privacy.LANGUAGE_COOKIE), request.headers.get("accept-language", ""))
+    language = privacy.language(request)
     words = WORDS[language]
     message = words["no_link"] if error.status == HTTPStatus.UNAUTHORIZED else error.detail
     return render(request, "privacy/error.html", error.status, lang=language, w=words, message=message)

@@ -109,25 +109,22 @@ async def verify(request: Request, desk: Staff) -> HTMLResponse:
     return await _page(request, desk, LogFilter(), verified=verified)
 
 
-async def _download(desk: Desk, path: str, wanted: LogFilter, media_type: str, name: str) -> Response:
+async def _download(desk: Desk, path: str, wanted: LogFilter, name: str) -> Response:
     try:
         query = wanted.query() | {"limit": EXPORT_LIMIT}
     except ValueError:
         raise ProblemError(422, "Invalid filter", "Give dates as YYYY-MM-DD.") from None
-    clean = {k: v for k, v in query.items() if v not in (None, "")}
-    reply = await desk.api.call("GET", desk.at(path), params=clean)
-    headers = {"Content-Disposition": f'attachment; filename="access-log-{desk.workspace}.{name}"'}
-    return Response(reply.content, media_type=media_type, headers=headers)
+    return await desk.api.download(desk.at(path), f"access-log-{desk.workspace}.{name}", **query)
 
 
 @router.get("/export.csv")
 async def export_csv(desk: Staff, wanted: Wanted) -> Response:
-    return await _download(desk, "/audit/entries.csv", wanted, "text/csv; charset=utf-8", "csv")
+    return await _download(desk, "/audit/entries.csv", wanted, "csv")
 
 
 @router.get("/export.json")
 async def export_json(desk: Staff, wanted: Wanted) -> Response:
-    return await _download(desk, "/audit/entries", wanted, "application/json", "json")
+    return await _download(desk, "/audit/entries", wanted, "json")
 
 
 def _shown(name: str, value: Any) -> str:

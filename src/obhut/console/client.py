@@ -8,7 +8,7 @@ from http import HTTPStatus
 from typing import Any
 
 import httpx
-from fastapi import Request
+from fastapi import Request, Response
 
 from obhut.kit.ids import new_id
 
@@ -60,9 +60,20 @@ class Api:
         return reply
 
     async def get(self, path: str, **params: Any) -> Any:
-        clean = {k: v for k, v in params.items() if v not in (None, "")}
-        return (await self.call("GET", path, params=clean)).json()
+        return (await self.call("GET", path, params=_given(params))).json()
+
+    async def download(self, path: str, fallback: str, **params: Any) -> Response:
+        """A file from the API as it is: its content type and the file name it gives (else `fallback`)."""
+        reply = await self.call("GET", path, params=_given(params))
+        disposition = reply.headers.get("content-disposition", f'attachment; filename="{fallback}"')
+        return Response(reply.content, media_type=reply.headers.get("content-type"),
+                        headers={"Content-Disposition": disposition})  # fmt: skip
 
     async def send(self, method: str, path: str, body: Any = None) -> Any:
         reply = await self.call(method, path, json=body)
         return reply.json() if reply.content and "json" in reply.headers.get("content-type", "") else None
+
+
+def _given(params: dict[str, Any]) -> dict[str, Any]:
+    """Query parameters with a value: an empty filter field means no filter."""
+    return {k: v for k, v in params.items() if v not in (None, "")}

@@ -11,9 +11,9 @@ from fastapi.responses import HTMLResponse
 from starlette.datastructures import FormData
 
 from obhut.consent.rules import LegalBasis
-from obhut.console.admin import flash, said, sent, text, typed
 from obhut.console.client import ProblemError
 from obhut.console.desk import Desk, Staff
+from obhut.console.forms import flash, said, sent, text, typed
 from obhut.console.web import checked_form, redirect, render
 from obhut.customers.rules import Category
 

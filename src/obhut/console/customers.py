@@ -11,6 +11,7 @@ from starlette.datastructures import FormData
 
 from obhut.console.client import ProblemError
 from obhut.console.desk import Desk, Staff
+from obhut.console.forms import said
 from obhut.console.web import checked_form, redirect, render
 
 router = APIRouter(prefix="/console/customers", include_in_schema=False)
@@ -58,7 +59,7 @@ async def search(request: Request, desk: Staff) -> HTMLResponse:
     try:
         found = await desk.api.send("POST", desk.at("/customers/lookup"), {key: term})
     except ProblemError as problem:
-        return render(request, "console/customers/index.html", problem.status, error=_said(problem), **context)
+        return render(request, "console/customers/index.html", problem.status, error=said(problem), **context)
     return render(request, "console/customers/index.html", page={"customers": found["customers"]}, **context)
 
 
@@ -79,7 +80,7 @@ async def new_page(request: Request, desk: Staff) -> HTMLResponse:
 @router.post("/new")
 async def create(request: Request, desk: Staff) -> Response:
     form = await checked_form(request)
-    body = _fields(form, keep_blank=False)
+    body = _fields(form)
     try:
         created = await desk.api.send("POST", desk.at("/customers"), body)
     except ProblemError as problem:
@@ -105,7 +106,7 @@ async def reveal(request: Request, desk: Staff, customer_id: str) -> Response:
         customer = await desk.api.get(desk.at(f"/customers/{customer_id}"), purpose=purpose, ticket=ticket)
     except ProblemError as problem:
         masked = await desk.api.get(desk.at(f"/customers/{customer_id}"))
-        return await _detail(request, desk, customer_id, masked, error=_said(problem))
+        return await _detail(request, desk, customer_id, masked, error=said(problem))
     return await _detail(request, desk, customer_id, customer, purpose=purpose, ticket=ticket)
 
 
@@ -117,7 +118,7 @@ async def break_glass(request: Request, desk: Staff, customer_id: str) -> Respon
         customer = await desk.api.send("POST", desk.at(f"/customers/{customer_id}/break-glass"), body)
     except ProblemError as problem:
         masked = await desk.api.get(desk.at(f"/customers/{customer_id}"))
-        return await _detail(request, desk, customer_id, masked, error=_said(problem))
+        return await _detail(request, desk, customer_id, masked, error=said(problem))
     notice = "Break-glass access: every field is shown and the privacy officer will review this access."
     return await _detail(request, desk, customer_id, customer, purpose=body["purpose"], warning=notice)
 
@@ -133,7 +134,7 @@ async def edit_page(request: Request, desk: Staff, customer_id: str) -> HTMLResp
 async def edit(request: Request, desk: Staff, customer_id: str) -> Response:
     form = await checked_form(request)
     try:
-        await desk.api.send("PATCH", desk.at(f"/customers/{customer_id}"), _fields(form, keep_blank=False))
+        await desk.api.send("PATCH", desk.at(f"/customers/{customer_id}"), _fields(form))
     except ProblemError as problem:
         customer = await desk.api.get(desk.at(f"/customers/{customer_id}"))
         return _form_again(request, desk, form, problem, customer=customer)
@@ -163,18 +164,12 @@ async def access(request: Request, desk: Staff, customer_id: str) -> HTMLRespons
     return render(request, "console/customers/access.html", desk=desk, customer_id=customer_id, report=report)
 
 
-def _fields(form: FormData, *, keep_blank: bool) -> dict[str, Any]:
+def _fields(form: FormData) -> dict[str, Any]:
     """The API body from the form: blank fields are left out (an edit leaves them as they are)."""
-    body: dict[str, Any] = {}
-    for name in TEXT_FIELDS:
-        value = str(form.get(name, "")).strip()
-        if value or keep_blank:
-            body[name] = value
+    body: dict[str, Any] = {name: value for name in TEXT_FIELDS if (value := str(form.get(name, "")).strip())}
     address = {name: str(form.get(f"address_{name}", "")).strip() for name in ADDRESS_FIELDS}
     if any(address.values()):
-        body["postal_address"] = {k: v for k, v in address.items() if v or k != "line2"} | {
-            "line2": address["line2"] or None
-        }
+        body["postal_address"] = address | {"line2": address["line2"] or None}
     return body
 
 
@@ -190,9 +185,3 @@ def _field_of(pointer: str) -> str:
     """The form field an API error points at (`/postal_address/city` is the address's city)."""
     name = pointer.replace("postal_address/", "address_")
     return "card_number" if name == "card" else name
-
-
-def _said(problem: ProblemError) -> str:
-    if problem.errors:
-        return problem.detail + ": " + "; ".join(f"{k}: {v}" for k, v in problem.errors.items())
-    return problem.detail

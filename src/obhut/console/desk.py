@@ -38,7 +38,12 @@ class Desk:
 
     def at(self, path: str) -> str:
         """An API path inside the staff member's workspace."""
-        return f"/workspaces/{quote(self.workspace, safe='')}{path}"
+        return workspace_path(self.workspace, path)
+
+
+def workspace_path(workspace: str, path: str) -> str:
+    """An API path inside `workspace` (its id quoted: it comes from a cookie or a form)."""
+    return f"/workspaces/{quote(workspace, safe='')}{path}"
 
 
 async def desk(request: Request) -> Desk:
@@ -47,7 +52,7 @@ async def desk(request: Request) -> Desk:
         raise SignInRequiredError("/console/sign-in")
     api = Api(request, token)
     try:
-        me = await api.get(f"/workspaces/{quote(workspace, safe='')}/auth/me")
+        me = await api.get(workspace_path(workspace, "/auth/me"))
     except ProblemError as problem:
         if problem.status in (401, 403):
             raise SignInRequiredError("/console/sign-in", "expired") from None

@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
-from obhut.console.admin import flash, said, sent, text
 from obhut.console.client import ProblemError
 from obhut.console.desk import Desk, Staff
+from obhut.console.forms import flash, said, sent, text
 from obhut.console.web import checked_form, redirect, render
 
 router = APIRouter(prefix="/console/keys", include_in_schema=False)

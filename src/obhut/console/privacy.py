@@ -29,8 +29,13 @@ class Visit:
             raise ProblemError(401, "no-link", "no_link")
         self.api = Api(request)
         self.base = f"/preferences/{token}"
-        self.language = language_of(request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language", ""))
+        self.language = language(request)
         self.words = WORDS[self.language]
+
+
+def language(request: Request) -> str:
+    """The customer's language: the switch's cookie, else their browser's, else German."""
+    return language_of(request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language", ""))
 
 
 def _page(request: Request, visit: Visit, name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -97,9 +102,7 @@ async def ask(request: Request) -> Response:
 @router.get("/requests/{request_id}/export")
 async def download(request: Request, request_id: str) -> Response:
     visit = Visit(request)
-    reply = await visit.api.call("GET", f"{visit.base}/requests/{request_id}/export")
-    headers = {"Content-Disposition": reply.headers.get("content-disposition", "attachment; filename=my-data.zip")}
-    return Response(reply.content, media_type="application/zip", headers=headers)
+    return await visit.api.download(f"{visit.base}/requests/{request_id}/export", "my-data.zip")
 
 
 @router.get("/access")

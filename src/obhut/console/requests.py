@@ -15,6 +15,7 @@ from starlette.datastructures import FormData
 
 from obhut.console.client import API, ProblemError
 from obhut.console.desk import Desk, Staff
+from obhut.console.forms import flash, said
 from obhut.console.web import checked_form, redirect, render
 from obhut.kit.clock import now
 
@@ -39,19 +40,6 @@ DONE = {
 }
 ERASE_WORD = "ERASE"
 Step = Literal["verify", "extend", "reject", "complete"]
-
-
-def said(problem: ProblemError) -> str:
-    """The API's message with its field errors, for a page that shows a form again."""
-    if problem.errors:
-        shown = (v if v.startswith(f"{k}:") else f"{k or 'request'}: {v}" for k, v in problem.errors.items())
-        return problem.detail + ": " + "; ".join(shown)
-    return problem.detail
-
-
-def done_message(done: str, messages: dict[str, str]) -> str:
-    """The status line after a redirect: only known keys, never text from the address."""
-    return messages.get(done, "")
 
 
 class Left(NamedTuple):
@@ -80,7 +68,7 @@ def claims_of(token: str) -> dict[str, Any]:
 @router.get("")
 async def queue(request: Request, desk: Staff, status: Annotated[str, Query(max_length=20)] = "") -> HTMLResponse:
     found = await desk.api.get(desk.at("/requests"), status=status if status in STATUSES else "")
-    rows = sorted(found["requests"], key=lambda r: str(r["deadline"]))
+    rows = found["requests"]  # the API answers them soonest deadline first
     at = now()
     return render(request, "console/requests/index.html", desk=desk, rows=[(r, days_left(r, at)) for r in rows],
                   rights=RIGHTS, statuses=STATUSES, chosen=status)  # fmt: skip
@@ -136,7 +124,7 @@ async def detail(
     request: Request, desk: Staff, request_id: str, done: Annotated[str, Query(max_length=10)] = ""
 ) -> HTMLResponse:
     row = await desk.api.get(desk.at(f"/requests/{request_id}"))
-    return _page(request, desk, row, flash=done_message(done, DONE))
+    return _page(request, desk, row, flash=flash(DONE, done))
 
 
 def _step_body(step: Step, form: FormData) -> dict[str, Any] | None:
@@ -174,6 +162,4 @@ async def _again(request: Request, desk: Desk, request_id: str, problem: Problem
 @router.get("/{request_id}/export")
 async def export(desk: Staff, request_id: str) -> Response:
     """The API's ZIP as it is, under the file name the API gives it."""
-    reply = await desk.api.call("GET", desk.at(f"/requests/{request_id}/export"))
-    headers = {"Content-Disposition": reply.headers["content-disposition"], "Cache-Control": "no-store"}
-    return Response(reply.content, media_type=reply.headers["content-type"], headers=headers)
+    return await desk.api.download(desk.at(f"/requests/{request_id}/export"), f"export-{request_id}.zip")

@@ -10,9 +10,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
-from obhut.console.client import ProblemError
 from obhut.console.desk import Desk, Staff
-from obhut.console.requests import done_message, said
+from obhut.console.forms import flash, said, sent, typed
 from obhut.console.web import checked_form, redirect, render
 from obhut.customers.rules import Category
 from obhut.retention.rules import Action, Anchor
@@ -46,17 +45,15 @@ async def _page(request: Request, desk: Desk, status: int = 200, **extra: Any) -
 
 async def _change(request: Request, desk: Desk, method: str, path: str, body: Any, done: str) -> Response:
     """Sends one change to the API: back to the page with its message, or the page again with the API's."""
-    try:
-        await desk.api.send(method, desk.at(path), body)
-    except ProblemError as problem:
-        values = {name: str(value) for name, value in (await request.form()).items() if name != "csrf"}
-        return await _page(request, desk, problem.status, error=said(problem), values=values)
+    problem = await sent(desk, method, path, body)
+    if problem is not None:  # the form was read (and checked) already; Starlette keeps it on the request
+        return await _page(request, desk, problem.status, error=said(problem), values=typed(await request.form()))
     return redirect(f"/console/retention?done={done}")
 
 
 @router.get("")
 async def index(request: Request, desk: Staff, done: Annotated[str, Query(max_length=20)] = "") -> HTMLResponse:
-    return await _page(request, desk, flash=done_message(done, DONE), values={})
+    return await _page(request, desk, flash=flash(DONE, done), values={})
 
 
 @router.post("/policies")

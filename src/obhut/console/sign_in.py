@@ -1,18 +1,18 @@
-"""Sign-in (password with a TOTP code, or a passkey), the second-factor step, and sign-out."""
+"""Sign-in (password with a TOTP or recovery code), the second-factor step, and sign-out."""
 
 from __future__ import annotations
 
 import contextlib
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from obhut.console.client import Api, ProblemError
-from obhut.console.desk import SESSION_COOKIE, WORKSPACE_COOKIE, end_session, keep_session
+from obhut.console.desk import SESSION_COOKIE, WORKSPACE_COOKIE, end_session, keep_session, workspace_path
 from obhut.console.web import checked_form, redirect, render
+from obhut.kit.clock import now
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 REASONS = {"expired": "Your session has ended. Please sign in again.", "out": "You are signed out."}
@@ -32,18 +32,13 @@ async def sign_in(request: Request) -> Response:
     if code := str(form.get("code", "")).replace(" ", ""):  # six digits, or one of the recovery codes
         body["totp_code" if code.isdigit() else "recovery_code"] = code
     try:
-        done = await Api(request).send("POST", f"/workspaces/{quote(workspace, safe='')}/auth/login", body)
+        done = await Api(request).send("POST", workspace_path(workspace, "/auth/login"), body)
     except ProblemError as problem:
         detail = problem.detail if problem.status in (401, 429) else "Check the workspace, username and password."
         return render(request, "console/sign_in.html", 401, workspace=workspace, error=detail)
-    return signed_in(workspace, done)
-
-
-def signed_in(workspace: str, done: dict[str, object]) -> Response:
-    """The session cookie for a session the API opened (password or passkey), then the next step."""
     expires = datetime.fromisoformat(str(done["expires_at"]))
     response = redirect("/console/mfa" if done["mfa_required"] else "/console")
-    keep_session(response, workspace, str(done["token"]), max(1, int((expires - datetime.now(UTC)).total_seconds())))
+    keep_session(response, workspace, str(done["token"]), max(1, int((expires - now()).total_seconds())))
     return response
 
 
@@ -59,8 +54,8 @@ async def mfa(request: Request) -> Response:
     if not token:
         return redirect("/console/sign-in?reason=expired")
     try:
-        path = f"/workspaces/{quote(workspace, safe='')}/auth/mfa/totp"
-        await Api(request, token).send("POST", path, {"code": str(form.get("code", "")).strip()})
+        body = {"code": str(form.get("code", "")).strip()}
+        await Api(request, token).send("POST", workspace_path(workspace, "/auth/mfa/totp"), body)
     except ProblemError as problem:
         return render(request, "console/mfa.html", 401, error=problem.detail)
     return redirect("/console")
@@ -72,7 +67,7 @@ async def sign_out(request: Request) -> Response:
     token, workspace = request.cookies.get(SESSION_COOKIE), request.cookies.get(WORKSPACE_COOKIE, "")
     if token:
         with contextlib.suppress(ProblemError):  # an expired session is signed out already
-            await Api(request, token).send("POST", f"/workspaces/{quote(workspace, safe='')}/auth/logout")
+            await Api(request, token).send("POST", workspace_path(workspace, "/auth/logout"))
     response = redirect("/console/sign-in?reason=out")
     end_session(response)
     return response

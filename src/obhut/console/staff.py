@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from obhut.access.rules import Permission
-from obhut.console.admin import flash, said, sent, text, typed
 from obhut.console.client import ProblemError
 from obhut.console.desk import Desk, Staff
+from obhut.console.forms import flash, said, sent, text, typed
 from obhut.console.web import checked_form, redirect, render
 
 router = APIRouter(prefix="/console/staff", include_in_schema=False)

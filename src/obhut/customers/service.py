@@ -276,11 +276,11 @@ class CustomerService:
     def browse(
         self, session: Session, workspace_id: str, after: str, limit: int, plan: ReadPlan, keyring: Keyring
     ) -> list[CustomerView]:
-        """A page of live customers in id order, each as the plan allows (masked without a purpose)."""
-        return [
-            self.view(session, workspace_id, c.id, plan, keyring)
-            for c in repository.page(session, workspace_id, after, limit)
-        ]
+        """A page of live customers in id order, each as the plan allows (masked without a purpose); the
+        data keys of the page are opened in one batch."""
+        rows = repository.page(session, workspace_id, after, limit)
+        ciphers = keyring.subjects([c.id for c in rows])
+        return [self._decrypt_for(keyring, c, ciphers[c.id], plan) for c in rows]
 
     def lookup(
         self,

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from obhut.audit import rules as audit
 from obhut.audit.dependencies import Trail, trail_for
 from obhut.audit.handler import report
+from obhut.audit.schemas import ReportEntry
 from obhut.audit.service import Event
 from obhut.consent import preferences
 from obhut.consent.preference_endpoints import Token
@@ -27,15 +28,6 @@ from obhut.rights.schemas import CustomerRequestIn, RequestList, RequestOut
 
 router = APIRouter(tags=["data-subject requests"])
 Language = Annotated[str | None, Query(pattern="^(en|de)$", description="Default: from Accept-Language")]
-
-
-class LookedOut(BaseModel):
-    at: datetime
-    who: str = Field(description="The role of whoever acted (staff are not named)")
-    what: str
-    data: list[str]
-    why: str | None
-    shown: str
 
 
 class KeptOut(BaseModel):
@@ -73,7 +65,7 @@ def customer_request(token: Token, body: CustomerRequestIn, request: Request, se
 def customer_requests(token: Token, request: Request, session: DbSession) -> RequestList:
     container = container_of(request)
     _, link = preferences.open_link(container.vault, session, token)
-    mine = [r for r in container.rights.listing(session, link.workspace_id) if r.customer_id == link.customer_id]
+    mine = container.rights.listing(session, link.workspace_id, customer_id=link.customer_id)
     return RequestList(requests=[RequestOut.of(r) for r in mine])
 
 
@@ -95,12 +87,12 @@ def customer_export(token: Token, request_id: str, request: Request, session: Db
 
 
 @router.get("/preferences/{token}/access")
-def who_looked(token: Token, request: Request, session: DbSession, lang: Language = None) -> list[LookedOut]:
+def who_looked(token: Token, request: Request, session: DbSession, lang: Language = None) -> list[ReportEntry]:
     """Who looked at your data: every access-log entry about you, in words you can read."""
     container = container_of(request)
     keyring, link = preferences.open_link(container.vault, session, token)
     language = lang or audit.language_of(request.headers.get("accept-language", ""))
-    found = [LookedOut(**entry) for entry in report(session, keyring, link.customer_id, language)]
+    found = [ReportEntry(**entry) for entry in report(session, keyring, link.customer_id, language)]
     event = Event(audit.action("api", "audit", "subject-report"), customer_id=link.customer_id)
     _trail(request, session, link.workspace_id).record(event, keyring)
     return found

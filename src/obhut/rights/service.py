@@ -81,10 +81,14 @@ class RightsService:
             raise NotFoundError(f"no request {request_id} in workspace '{workspace_id}'")
         return found
 
-    def listing(self, session: Session, workspace_id: str, status: Status | None = None) -> list[SubjectRequest]:
+    def listing(
+        self, session: Session, workspace_id: str, status: Status | None = None, customer_id: str | None = None
+    ) -> list[SubjectRequest]:
         query = select(SubjectRequest).where(SubjectRequest.workspace_id == workspace_id)
         if status is not None:
             query = query.where(SubjectRequest.status == status.value)
+        if customer_id is not None:
+            query = query.where(SubjectRequest.customer_id == customer_id)
         return list(session.scalars(query.order_by(SubjectRequest.deadline)))
 
     # --- steps ----------------------------------------------------------------------------------------------

@@ -65,8 +65,9 @@ def start_rotation(
     vault = _vault(request)
     from_versions, target, under_way = tasks.begin(vault, session, workspace_id)
     if under_way:
+        retiring = ", v".join(map(str, from_versions))
         raise ConflictError(
-            f"a rotation from v{from_versions} to v{target} is under way; its data keys are re-wrapped in the "
+            f"a rotation from v{retiring} to v{target} is under way; its data keys are re-wrapped in the "
             "background (GET .../keys/rotation shows how far)"
         )
     trail.record(Event(action("api", "key", "rotate"), target=f"key:v{target}"))

@@ -72,11 +72,11 @@ def begin(
     retiring = [v.version for v in keyring.versions.values() if v.state == VersionState.RETIRING]
     if retiring:
         return retiring, max(keyring.versions), True
-    active = keyring.active
+    active, target = keyring.active, keyring.active.version + 1
     index_secret = vault.unwrapped_secrets(active)[INDEX_SECRET]
-    vault.create_version(session, workspace_id, active.version + 1, active.provider, imported_key, index_secret)
+    vault.create_version(session, workspace_id, target, active.provider, imported_key, index_secret)
     active.state = VersionState.RETIRING.value
-    return [active.version], max(keyring.versions) + 1, False
+    return [active.version], target, False
 
 
 @dataclass(frozen=True)

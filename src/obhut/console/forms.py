@@ -1,4 +1,5 @@
-"""What the administration pages (keys, staff, consent) share: sending a change and showing the API's answer."""
+"""What the console's forms share: reading a field, filling a form in again, sending a change and showing the
+API's answer (its message with the field errors) or the confirmation after a redirect."""
 
 from __future__ import annotations
 
@@ -12,13 +13,12 @@ from obhut.console.desk import Desk
 
 def said(problem: ProblemError) -> str:
     """The API's message, with its field errors, as one sentence for an alert."""
-    if problem.errors:
-        return (
-            problem.detail
-            + ": "
-            + "; ".join(f"{k.removeprefix('path/') or 'input'}: {v}" for k, v in problem.errors.items())
-        )
-    return problem.detail
+    if not problem.errors:
+        return problem.detail
+    shown = (
+        v if v.startswith(f"{k}:") else f"{k.removeprefix('path/') or 'input'}: {v}" for k, v in problem.errors.items()
+    )
+    return problem.detail + ": " + "; ".join(shown)
 
 
 def text(form: FormData, name: str) -> str:
