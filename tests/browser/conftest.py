@@ -51,7 +51,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("browser")
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    url = f"http://localhost:{listener.getsockname()[1]}"  # a host name: WebAuthn refuses IP addresses
     settings = Settings(data_dir=folder / "var", key_shards=8, public_url=url, audit_sequence_seconds=0)
     migrations.upgrade(settings)
     built = build(settings)

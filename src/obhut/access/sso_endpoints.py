@@ -10,11 +10,12 @@ import json
 import re
 import threading
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from starlette.routing import NoMatchFound
 
 from obhut.access import sso
 from obhut.access.dependencies import CurrentPrincipal, policies
@@ -26,12 +27,13 @@ from obhut.audit.rules import LOGIN
 from obhut.audit.service import Event
 from obhut.container import container_of
 from obhut.kit.clock import now
-from obhut.kit.errors import AuthenticationError, FieldErrors, ObhutError
+from obhut.kit.errors import AuthenticationError, FieldErrors, NotFoundError, ObhutError
 from obhut.kit.web import DbSession
 
 router = APIRouter(prefix="/workspaces/{workspace_id}")
 CALLBACK = "sso_callback"
-_COOKIE = "obhut_sso_"
+CONSOLE_CALLBACK = "console_sso_callback"  # the staff console's own callback route, where it is installed
+COOKIE_PREFIX = "obhut_sso_"  # + a digest of the state: the cookie that binds a sign-in to its browser
 _SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,100}")  # RFC 6749 scope-token
 _ERROR_CODE = re.compile(r"[a-z_]{1,40}")
 _lock = threading.Lock()
@@ -85,6 +87,9 @@ class SsoConfigOut(BaseModel):
     trust_amr: bool
     auto_provision: bool
     redirect_uri: str = Field(description="Register this redirect URI with the provider")
+    console_redirect_uri: str | None = Field(
+        description="Register this one too for sign-in at the staff console (none where the console is off)"
+    )
     updated_by: str
     updated_at: datetime
 
@@ -99,16 +104,25 @@ class SsoSessionOut(BaseModel):
     provisioned: bool = Field(description="Whether this sign-in created your account")
 
 
-def _callback_path(request: Request, workspace_id: str) -> str:
-    return str(request.app.url_path_for(CALLBACK, workspace_id=workspace_id))
+def _callback_path(request: Request, workspace_id: str, to: str = "api") -> str:
+    """Where the provider sends the browser back: this API's callback (it answers JSON), or the console's
+    (it opens a console session). `NoMatchFound` where the console is not installed."""
+    return str(request.app.url_path_for(CONSOLE_CALLBACK if to == "console" else CALLBACK, workspace_id=workspace_id))
 
 
-def _redirect_uri(request: Request, workspace_id: str) -> str:
-    return container_of(request).settings.public_url.rstrip("/") + _callback_path(request, workspace_id)
+def _redirect_uri(request: Request, workspace_id: str, to: str = "api") -> str:
+    return container_of(request).settings.public_url.rstrip("/") + _callback_path(request, workspace_id, to)
+
+
+def _console_redirect_uri(request: Request, workspace_id: str) -> str | None:
+    try:
+        return _redirect_uri(request, workspace_id, "console")
+    except NoMatchFound:
+        return None
 
 
 def _cookie(state: str) -> str:
-    return _COOKIE + sso.digest(state)[:16]  # one per sign-in: two tabs do not overwrite each other
+    return COOKIE_PREFIX + sso.digest(state)[:16]  # one per sign-in: two tabs do not overwrite each other
 
 
 def _out(request: Request, row: SsoProvider) -> SsoConfigOut:
@@ -123,6 +137,7 @@ def _out(request: Request, row: SsoProvider) -> SsoConfigOut:
         trust_amr=row.trust_amr,
         auto_provision=row.auto_provision,
         redirect_uri=_redirect_uri(request, row.workspace_id),
+        console_redirect_uri=_console_redirect_uri(request, row.workspace_id),
         updated_by=row.updated_by,
         updated_at=row.updated_at,
     )
@@ -194,15 +209,23 @@ def get_sso(
 
 
 @router.get("/auth/sso/start", tags=["auth"], response_class=RedirectResponse, status_code=302)
-def start_sso(workspace_id: str, request: Request, session: DbSession, service: Sso) -> RedirectResponse:
+def start_sso(
+    workspace_id: str,
+    request: Request,
+    session: DbSession,
+    service: Sso,
+    to: Annotated[Literal["api", "console"], Query(description="Come back to the API (JSON) or the console")] = "api",
+) -> RedirectResponse:
     """Redirects the browser to the provider; the sign-in must come back within 10 minutes."""
-    started = service.begin(session, workspace_id, _redirect_uri(request, workspace_id))
+    if to == "console" and _console_redirect_uri(request, workspace_id) is None:
+        raise NotFoundError("the staff console is not installed on this server")
+    started = service.begin(session, workspace_id, _redirect_uri(request, workspace_id, to))
     response = RedirectResponse(started.url, status_code=302, headers={"Cache-Control": "no-store"})
     response.set_cookie(
         _cookie(started.state),
         started.browser_key,
         max_age=int(sso.PENDING_SECONDS),
-        path=_callback_path(request, workspace_id),
+        path=_callback_path(request, workspace_id, to),
         secure=container_of(request).settings.public_url.startswith("https://"),
         httponly=True,
         samesite="lax",

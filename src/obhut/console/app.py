@@ -7,15 +7,28 @@ from http import HTTPStatus
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
-from obhut.console import alerts, audit, consent, customers, home, keys, privacy, requests, retention, sign_in, staff
+from obhut.console import (
+    alerts,
+    audit,
+    consent,
+    customers,
+    home,
+    keys,
+    passkeys,
+    privacy,
+    requests,
+    retention,
+    sign_in,
+    staff,
+)
 from obhut.console.client import ProblemError
 from obhut.console.desk import SignInRequiredError, end_session
 from obhut.console.web import HERE, redirect, render, security_headers
 from obhut.console.words import WORDS
 
 ROUTERS = (
-    sign_in.router, home.router, customers.router, privacy.router, audit.router, alerts.router, requests.router,
-    retention.router, keys.router, staff.router, consent.router,
+    sign_in.router, passkeys.router, home.router, customers.router, privacy.router, audit.router, alerts.router,
+    requests.router, retention.router, keys.router, staff.router, consent.router,
 )  # fmt: skip
 
 

@@ -47,14 +47,16 @@ class Api:
         if token:
             self._headers["authorization"] = f"Bearer {token}"
 
-    async def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """The API's answer; a problem (4xx, 5xx) is raised as `ProblemError`."""
+    async def call(
+        self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        """The API's answer; a problem (4xx, 5xx) is raised as `ProblemError`. `headers` adds to those passed on."""
         client = self._request.client
         transport = httpx.ASGITransport(
             app=self._request.app, client=(client.host, client.port) if client else ("127.0.0.1", 0)
         )
         async with httpx.AsyncClient(transport=transport, base_url="http://obhut.internal") as http:
-            reply = await http.request(method, API + path, headers=self._headers, **kwargs)
+            reply = await http.request(method, API + path, headers=self._headers | (headers or {}), **kwargs)
         if reply.status_code >= HTTPStatus.BAD_REQUEST:
             raise ProblemError.of(reply)
         return reply

@@ -33,6 +33,7 @@ HEADERS = {
 }
 CSRF_COOKIE = "__Host-obhut-csrf"
 CSRF_FIELD = "csrf"
+CSRF_HEADER = "x-csrf-token"
 COOKIE = {"secure": True, "httponly": True, "samesite": "strict", "path": "/"}
 
 templates = Environment(
@@ -62,20 +63,41 @@ def csrf_token(request: Request) -> str:
     return found
 
 
-async def checked_form(request: Request) -> FormData:
-    """The posted form, after the CSRF checks: our origin, and a token equal to the cookie's."""
+def _same_origin(request: Request) -> None:
     origin = request.headers.get("origin")
     if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
         raise ProblemError(
             403, "Refused", "This form was sent from another site; open the page again and send it from there."
         )
-    form = await request.form()
-    sent, cookie = str(form.get(CSRF_FIELD, "")), request.cookies.get(CSRF_COOKIE, "")
+
+
+def _same_token(request: Request, sent: str) -> None:
+    cookie = request.cookies.get(CSRF_COOKIE, "")
     if not sent or not cookie or not hmac.compare_digest(sent, cookie):
         raise ProblemError(
             403, "Refused", "The form has expired or was not sent from this page; reload the page and try again."
         )
+
+
+async def checked_form(request: Request) -> FormData:
+    """The posted form, after the CSRF checks: our origin, and a token equal to the cookie's."""
+    _same_origin(request)
+    form = await request.form()
+    _same_token(request, str(form.get(CSRF_FIELD, "")))
     return form
+
+
+async def checked_json(request: Request) -> dict[str, Any]:
+    """A script's JSON body, after the same checks: the token comes in the `X-CSRF-Token` header."""
+    _same_origin(request)
+    _same_token(request, request.headers.get(CSRF_HEADER, ""))
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise ProblemError(400, "Bad request", "The request must be a JSON object; reload the page and try again.")
+    return body
 
 
 def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
