@@ -4,6 +4,8 @@ provider on another site, which must end in a working session although the brows
 
 from __future__ import annotations
 
+import re
+
 import httpx2
 from playwright.sync_api import Page, expect
 
@@ -72,3 +74,34 @@ def test_single_sign_on_comes_back_from_another_site_signed_in(page: Page, serve
     page.wait_for_url(f"{server.url}/console")  # the SameSite=Strict session cookie went along
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
     expect(page.locator(".who")).to_contain_text("support agent")
+
+
+def test_sign_in_and_search_with_the_keyboard_alone(page: Page, server: Server) -> None:
+    """No mouse: the skip link comes first, every control is reached with Tab, forms are sent with Enter."""
+    page.goto(f"{server.url}/console/sign-in")
+    page.keyboard.press("Tab")
+    expect(page.locator(".skip")).to_be_focused()
+    page.focus("#workspace")  # the start of the form; from here on only keys
+    page.keyboard.press("Tab")
+    expect(page.locator("#username")).to_be_focused()
+    page.keyboard.type("agent")
+    page.keyboard.press("Tab")
+    page.keyboard.type(server.logins["agent"].password)
+    page.keyboard.press("Tab")
+    page.keyboard.type(server.code("agent"))
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{server.url}/console")
+    page.goto(f"{server.url}/console/customers")
+    page.focus("#key")
+    page.keyboard.press("Tab")
+    expect(page.locator("#term")).to_be_focused()
+    page.keyboard.type("Anna Beispiel")  # the demo's first customer, by name (the select starts on name)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="1 found")).to_be_visible()
+    for _ in range(40):  # on through the page in Tab order until the result's link
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.closest('tbody a') !== null"):
+            break
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/console/customers/[0-9a-f-]{36}$"))
+    expect(page.locator("#fields")).to_be_visible()

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from typer.testing import Result
 
 from obhut.access import service as access
@@ -201,6 +201,22 @@ class TestExport:
         assert sorted(r["external_ref"] for r in remaining) == ["K-101", "K-105"]
         assert victim not in (tmp_path / "export.jsonl").read_text(encoding="utf-8")
         assert (_count(container, Customer), _count(container, DataKey)) == (3, 2)
+
+    def test_reindex_fills_the_family_name_index_of_customers_stored_before_it(
+        self, obhut: Obhut, container: Container, tmp_path: Path
+    ) -> None:
+        _import(obhut, tmp_path / "in.csv", "\n".join([HEADER, *GOOD_ROWS, ""]), exit_code=0)
+        with unit_of_work(container.sessions) as session:
+            session.execute(update(Customer).values(family_name_index=None))  # as before the upgrade
+        result = obhut("customers", "reindex")
+        assert result.exit_code == 0, result.output
+        assert "indexed 3 customers" in result.output
+        with unit_of_work(container.sessions) as session:
+            indexes = session.scalars(select(Customer.family_name_index)).all()
+        assert len(indexes) == 3
+        assert all(indexes)
+        assert len(set(indexes)) == 2  # two Musterfraus, one Müller: equal names, equal index values
+        assert "every customer is indexed already" in obhut("customers", "reindex").output
 
     def test_shredding_an_unknown_customer_fails_clearly(self, obhut: Obhut) -> None:
         result = obhut("customers", "shred", "01a20820-31cc-781b-a170-b63d3397b604")

@@ -89,6 +89,16 @@ def test_search_posts_the_term_and_finds_by_email(agent: TestClient, client: Tes
     assert "1 found" in found.text
 
 
+def test_search_finds_by_name_in_another_spelling(agent: TestClient, client: TestClient) -> None:
+    customer_id = _customer(client)
+    form = {"csrf": csrf(agent), "key": "name", "term": "JANE musterfrau"}
+    found = agent.post("/console/customers/search", data=form)
+    assert found.status_code == 200
+    assert customer_id in found.text
+    assert "1 found" in found.text
+    assert '<option value="name" selected' in found.text
+
+
 def test_create_shows_the_api_field_messages(agent: TestClient) -> None:
     form = {"csrf": csrf(agent), "given_name": "Erika", "email": "not-an-email", "iban": "DE00 1234"}
     answer = agent.post("/console/customers/new", data=form)

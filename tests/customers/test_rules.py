@@ -304,3 +304,44 @@ class TestNormalise:
 
     def test_the_region_applies_to_national_phone_numbers(self) -> None:
         assert rules.normalise({"phone": "202 555 0143"}, "US", TODAY, partial=True) == {"phone": "+12025550143"}
+
+
+class TestNames:
+    @pytest.mark.parametrize(
+        ("typed", "stored"),
+        [
+            ("Müller", "MUELLER"),
+            ("Straße", "strasse"),
+            ("Séverine  Dupont", "severine dupont"),
+            ("Müller-Lüdenscheidt", "Mueller Luedenscheidt"),
+            ("O'Brien", "OBrien"),
+            ("u\u0308ber", "über"),  # decomposed umlaut, as some keyboards send it
+        ],
+    )
+    def test_spellings_of_one_name_fold_alike(self, typed: str, stored: str) -> None:
+        assert rules.name_index_form(typed) == rules.name_index_form(stored)
+
+    def test_different_names_stay_apart(self) -> None:
+        assert rules.name_index_form("Muller") != rules.name_index_form("Müller")  # ü is ue, not u
+        assert rules.name_index_form("Anna") != rules.name_index_form("Anne")
+
+    def test_each_split_of_the_words_is_one_reading_the_whole_term_first(self) -> None:
+        readings = rules.name_searches(" Anna  von Beispiel ")
+        assert [(r.given, r.family) for r in readings] == [
+            ((), "anna von beispiel"),
+            (("anna",), "von beispiel"),
+            (("anna", "von"), "beispiel"),
+        ]
+
+    def test_a_reading_matches_on_the_family_name_and_the_start_of_the_given_names(self) -> None:
+        reading = rules.NameSearch(("anna",), "mueller")
+        assert reading.matches("Anna Maria", "Müller")
+        assert not reading.matches("Maria Anna", "Müller")
+        assert not reading.matches("Anna", "Beispiel")
+        assert not reading.matches("Anna", None)
+        assert rules.NameSearch((), "mueller").matches(None, "Mueller")
+
+    @pytest.mark.parametrize("term", ["", "  ", "a b c d e f g", 42])
+    def test_an_empty_long_or_non_text_term_is_refused(self, term: object) -> None:
+        with pytest.raises(rules.InvalidValueError):
+            rules.name_searches(term)

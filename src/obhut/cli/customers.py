@@ -14,7 +14,7 @@ from obhut.customers.rules import FIELDS
 from obhut.kit.db import unit_of_work
 from obhut.rights import erasure
 
-app = typer.Typer(help="Customers: import, export, shred.", no_args_is_help=True)
+app = typer.Typer(help="Customers: import, export, reindex, shred.", no_args_is_help=True)
 WORKSPACE = typer.Option(None, "--workspace", "-w", help="Workspace (default OBHUT_DEFAULT_WORKSPACE)")
 
 
@@ -70,6 +70,24 @@ def export_customers(
             everything = sorted({spec.category.value for spec in FIELDS.values()})
             record(session, ws, Event(action("cli", "customer", "export"), categories=everything, count=count))
     console.print(f"exported {count} customers")
+
+
+@app.command("reindex")
+def reindex(workspace: str = WORKSPACE, batch_size: int = typer.Option(1000, min=1)) -> None:
+    """Fill the blind indexes that customers stored before an upgrade lack (search by name needs the family
+    name's). Safe to stop and run again; the worker does the same in the background."""
+    with container() as built:
+        ws = workspace or built.settings.default_workspace
+        with progress_bar() as bar:
+            task = bar.add_task("indexing", total=None)
+            done = tasks.reindex(
+                built.vault, built.sessions, ws, batch_size=batch_size,
+                progress=lambda n, total: bar.update(task, completed=n, total=total),
+            )  # fmt: skip
+        if done:
+            with unit_of_work(built.sessions) as session:
+                record(session, ws, Event(action("cli", "customer", "reindex"), count=done))
+    console.print(f"indexed {done} customers" if done else "every customer is indexed already")
 
 
 @app.command("shred")

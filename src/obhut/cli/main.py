@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
+from collections.abc import Callable
 from functools import partial
 
 import typer
@@ -15,6 +16,7 @@ from obhut.cli import audit, backup, customers, demo, keys, retention, staff, wo
 from obhut.cli.context import console, container
 from obhut.consent import tasks as consent_tasks
 from obhut.container import Container
+from obhut.customers import tasks as customer_tasks
 from obhut.kit.db import unit_of_work
 from obhut.kit.settings import Settings
 from obhut.outbox import tasks as relay_tasks
@@ -59,7 +61,8 @@ def serve(
                 console.print("[bold]First run:[/bold] an admin token for the API (shown once, store it now):")
                 print(issued.token, flush=True)  # noqa: T201 - stdout, where it can be captured
         settings = built.settings
-        url = f"http://{host or settings.host}:{port or settings.port}"
+        # Where staff open it: the public URL (passkeys and SSO are bound to it), unless told to listen elsewhere.
+        url = f"http://{host}:{port or settings.port}" if host or port else settings.public_url.rstrip("/")
         if first_run and settings.demo and not settings.is_production:
             for line in demo.show(demo.seed(built), url):
                 console.print(line, highlight=False, soft_wrap=True)
@@ -83,14 +86,16 @@ def _suggested(built: Container) -> str:
 
 def _background(built: Container, *, relay: bool = True) -> list[Background | RelayThread]:
     """The periodic work beside the API: checkpoints and scans; consent expiry, outbox pruning, request
-    reminders, interrupted key rotations and the retention purge; and the outbox relay."""
+    reminders, interrupted key rotations, blind indexes an upgrade added, and the retention purge; and the
+    outbox relay."""
     settings, threads = built.settings, list[Background | RelayThread]()
     if settings.audit_sequence_seconds > 0:
-        jobs = [
+        jobs: list[Callable[[], object]] = [
             partial(consent_tasks.expire_all, built.sessions, built.vault),
             partial(relay_tasks.prune_all, built.sessions, settings.outbox_keep_days),
             partial(rights_tasks.remind_all, built.sessions, built.rights),
             partial(vault_tasks.resume_rotations, built.vault, built.sessions),
+            customer_tasks.Reindexer(built.vault, built.sessions),
         ]
         if settings.retention_purge_hours > 0:
             jobs.append(
@@ -119,8 +124,8 @@ def worker(
     idle: float = typer.Option(0.2, help="Seconds the relay rests when nothing is waiting"),
 ) -> None:
     """Run the scheduled work without the API: the outbox relay (NATS, webhooks, retries) in the foreground;
-    beside it checkpoints, scans, consent expiry, request reminders, interrupted key rotations and the
-    retention purge. Stops on Ctrl-C or SIGTERM; safe to kill at any time."""
+    beside it checkpoints, scans, consent expiry, request reminders, interrupted key rotations, blind indexes
+    an upgrade added, and the retention purge. Stops on Ctrl-C or SIGTERM; safe to kill at any time."""
     with container() as built:
         background = _background(built, relay=False)
         stop = threading.Event()

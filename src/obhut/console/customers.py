@@ -15,7 +15,7 @@ from obhut.console.forms import said
 from obhut.console.web import checked_form, redirect, render
 
 router = APIRouter(prefix="/console/customers", include_in_schema=False)
-SEARCH_KEYS = {"email": "Email", "phone": "Phone", "iban": "IBAN", "card_number": "Card number",
+SEARCH_KEYS = {"name": "Name", "email": "Email", "phone": "Phone", "iban": "IBAN", "card_number": "Card number",
                "external_ref": "Customer number"}  # fmt: skip
 LABELS = {
     "external_ref": "Customer number", "given_name": "Given name", "family_name": "Family name",

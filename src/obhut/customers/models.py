@@ -19,6 +19,7 @@ class Customer(Base):
         Index(None, "workspace_id", "phone_index"),
         Index(None, "workspace_id", "iban_index"),
         Index(None, "workspace_id", "card_index"),
+        Index(None, "workspace_id", "family_name_index"),
     )
 
     workspace_id: Mapped[str] = mapped_column(String(63), primary_key=True)
@@ -40,6 +41,7 @@ class Customer(Base):
     phone_index: Mapped[bytes | None] = mapped_column(Blob())
     iban_index: Mapped[bytes | None] = mapped_column(Blob())
     card_index: Mapped[bytes | None] = mapped_column(Blob())
+    family_name_index: Mapped[bytes | None] = mapped_column(Blob())
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

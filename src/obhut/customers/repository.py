@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import ColumnElement, Table, func, or_, select
 from sqlalchemy.orm import Session
 
 from obhut.customers.models import Customer
@@ -80,3 +80,29 @@ def all_pages(session: Session, workspace_id: str, batch_size: int) -> Iterator[
     while rows := page(session, workspace_id, after, batch_size):
         yield rows
         after = rows[-1].id
+
+
+def _unindexed(fields: Sequence[tuple[str, str]]) -> ColumnElement[bool]:
+    """Customers with a value in one of the (field, index) pairs but no index value for it."""
+    return or_(*(getattr(Customer, f).is_not(None) & getattr(Customer, f"{i}_index").is_(None) for f, i in fields))
+
+
+def unindexed(
+    session: Session, workspace_id: str, fields: Sequence[tuple[str, str]], after: str, limit: int
+) -> list[Customer]:
+    query = (
+        select(Customer)
+        .where(Customer.workspace_id == workspace_id, Customer.id > after, _unindexed(fields))
+        .order_by(Customer.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def count_unindexed(session: Session, workspace_id: str, fields: Sequence[tuple[str, str]]) -> int:
+    query = select(func.count()).select_from(Customer).where(Customer.workspace_id == workspace_id, _unindexed(fields))
+    return session.scalar(query) or 0
+
+
+def workspaces_unindexed(session: Session, fields: Sequence[tuple[str, str]]) -> list[str]:
+    return list(session.scalars(select(Customer.workspace_id).where(_unindexed(fields)).distinct()))

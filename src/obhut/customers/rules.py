@@ -29,6 +29,7 @@ class Category(StrEnum):
 
 class Kind(StrEnum):
     TEXT = "text"
+    NAME = "name"  # text, searched in a folded form (case, accents and German umlaut spellings alike)
     DATE = "date"
     EMAIL = "email"
     PHONE = "phone"
@@ -50,8 +51,8 @@ FIELDS: dict[str, FieldSpec] = {
     spec.name: spec
     for spec in (
         FieldSpec("external_ref", Category.IDENTITY, Kind.TEXT, 100, index="external_ref"),
-        FieldSpec("given_name", Category.IDENTITY, Kind.TEXT),
-        FieldSpec("family_name", Category.IDENTITY, Kind.TEXT),
+        FieldSpec("given_name", Category.IDENTITY, Kind.NAME),
+        FieldSpec("family_name", Category.IDENTITY, Kind.NAME, index="family_name"),
         FieldSpec("birth_date", Category.IDENTITY, Kind.DATE),
         FieldSpec("email", Category.CONTACT, Kind.EMAIL, 254, index="email"),
         FieldSpec("phone", Category.CONTACT, Kind.PHONE, 40, index="phone"),
@@ -64,6 +65,7 @@ FIELDS: dict[str, FieldSpec] = {
 INDEXED = {spec.index: spec.name for spec in FIELDS.values() if spec.index}
 ADDRESS_PARTS = ("line1", "line2", "postal_code", "city", "country")
 MAX_AGE_YEARS = 130
+MAX_NAME_WORDS = 6
 INPUT_NAMES = {"card": "card_number"}  # what the API and import files call a field, where it differs
 IDENTIFYING = ("family_name", "email", "external_ref")
 IDENTIFYING_MESSAGE = "a customer needs at least a family name, an email or an external reference"
@@ -129,6 +131,54 @@ def normalise_email(value: Any) -> str:
 
 def email_index_form(email: str) -> str:
     return email.casefold()
+
+
+_UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue"})
+_NAME_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015]+")  # spaces, hyphens and dashes
+_NAME_DROPPED = re.compile(r"['\u2019.]")  # apostrophes and dots: O'Brien = OBrien, "St. Clair" = "St Clair"
+
+
+def name_index_form(name: str) -> str:
+    """A name as searched: case-folded ("ß" as "ss"), "ä ö ü" as "ae oe ue" (so Müller finds Mueller), other
+    accents dropped (Séverine = Severine), hyphens as spaces, words single-spaced."""
+    folded = unicodedata.normalize("NFC", name).casefold().translate(_UMLAUTS)
+    plain = "".join(c for c in unicodedata.normalize("NFKD", folded) if not unicodedata.combining(c))
+    return " ".join(_NAME_SEPARATORS.sub(" ", _NAME_DROPPED.sub("", plain)).split())
+
+
+@dataclass(frozen=True)
+class NameSearch:
+    """One reading of a searched name: its last words the family name, the words before the start of the given
+    name ("Anna Beispiel" finds Anna Maria Beispiel; "von Beispiel" is a family name of two words)."""
+
+    given: tuple[str, ...]
+    family: str
+
+    def matches(self, given_name: str | None, family_name: str | None) -> bool:
+        """Whether a customer's decrypted names fit (the index matched; this rules out a hash collision)."""
+        if family_name is None or name_index_form(family_name) != self.family:
+            return False
+        stored = tuple(name_index_form(given_name or "").split())
+        return stored[: len(self.given)] == self.given
+
+
+def name_searches(term: Any) -> list[NameSearch]:
+    """Every reading of a searched name, the whole term as family name first."""
+    words = name_index_form(
+        clean_text(term, FIELDS["given_name"].max_length + FIELDS["family_name"].max_length)
+    ).split()
+    if not words:
+        raise InvalidValueError("must hold a name")
+    if len(words) > MAX_NAME_WORDS:
+        raise InvalidValueError(f"must be at most {MAX_NAME_WORDS} words: a family name, or given and family name")
+    return [NameSearch(tuple(words[:split]), " ".join(words[split:])) for split in range(len(words))]
+
+
+def index_form(kind: Kind, value: str) -> str:
+    """The form of a value that its blind index hashes: equal forms, equal index values."""
+    if kind is Kind.EMAIL:
+        return email_index_form(value)
+    return name_index_form(value) if kind is Kind.NAME else value
 
 
 def normalise_phone(value: Any, default_region: str) -> str:
@@ -219,7 +269,7 @@ def normalise_address(value: Any) -> dict[str, str]:
 def normalise_field(name: str, value: Any, default_region: str, today: date) -> Any:  # noqa: PLR0911 - a case per kind
     spec = FIELDS[name]
     match spec.kind:
-        case Kind.TEXT:
+        case Kind.TEXT | Kind.NAME:
             return clean_text(value, spec.max_length)
         case Kind.DATE:
             return normalise_birth_date(value, today)

@@ -95,11 +95,14 @@ class Lookup(BaseModel):
     iban: str | None = None
     card_number: str | None = None
     external_ref: str | None = None
+    name: str | None = Field(
+        None, description="A family name, or given and family name; case, accents and ä/ae spellings alike"
+    )
 
     @model_validator(mode="after")
     def _one_key(self) -> Lookup:
         if len(self.model_fields_set) != 1:
-            raise ValueError("give exactly one of email, phone, iban, card_number, external_ref")
+            raise ValueError("give exactly one of email, phone, iban, card_number, external_ref, name")
         return self
 
     def key(self) -> tuple[str, str]:

@@ -25,11 +25,12 @@ from obhut.kit.ids import is_valid_id, new_id
 from obhut.outbox import service as outbox
 from obhut.vault.errors import SubjectShreddedError
 from obhut.vault.keyring import Keyring, SubjectCipher
+from obhut.vault.models import DataKey
 from obhut.vault.service import Vault
 from obhut.workspaces import service as workspaces
 
 INPUT_ALIASES = {"card_number": "card"}
-LOOKUP_FIELDS = ("email", "phone", "iban", "card", "external_ref")
+LOOKUP_FIELDS = ("email", "phone", "iban", "card", "external_ref", "name")
 
 
 @dataclass(frozen=True)
@@ -297,13 +298,40 @@ class CustomerService:
             errors = FieldErrors()
             errors.add(field_name, f"cannot look customers up by {field_name}; use one of {', '.join(LOOKUP_FIELDS)}")
             errors.raise_if_any()
-        if plan.decision(field_name).effect is Effect.DENY:
+        if plan.decision("family_name" if field_name == "name" else field_name).effect is Effect.DENY:
             raise ForbiddenError(f"your role '{plan.role}' may not search customers by {field_name}")
         keyring = keyring or self._vault.open(session, workspace_id)
-        return [
-            self._decrypt_for(keyring, customer, cipher, plan)
-            for customer, cipher in self._matches(session, keyring, field_name, value)
-        ]
+        if field_name == "name":
+            found = self._by_name(session, keyring, value)
+        else:
+            found = self._matches(session, keyring, field_name, value)
+        return [self._decrypt_for(keyring, customer, cipher, plan) for customer, cipher in found]
+
+    def _by_name(self, session: Session, keyring: Keyring, term: Any) -> list[tuple[Customer, SubjectCipher]]:
+        """Through the family-name index, once per reading of the term; confirmed on the decrypted names."""
+        errors, searches = FieldErrors(), []
+        try:
+            searches = rules.name_searches(term)
+        except rules.InvalidValueError as error:
+            errors.add("name", str(error))
+        errors.raise_if_any()
+        candidates: dict[str, tuple[Customer, DataKey | None, list[rules.NameSearch]]] = {}
+        for search in searches:
+            digest = keyring.blind_index("family_name", search.family)
+            found = repository.by_index_with_data_keys(session, keyring.workspace_id, "family_name", digest)
+            for customer, data_key in found:
+                candidates.setdefault(customer.id, (customer, data_key, []))[2].append(search)
+        ciphers = keyring.ciphers_for(list(candidates), [dk for _, dk, _ in candidates.values() if dk is not None])
+        out = []
+        for customer_id, (customer, _, readings) in sorted(candidates.items()):
+            cipher = ciphers[customer_id]
+            given, family = (
+                None if blob is None else cipher.open(name, blob).decode()
+                for name, blob in (("given_name", customer.given_name), ("family_name", customer.family_name))
+            )
+            if any(reading.matches(given, family) for reading in readings):
+                out.append((customer, cipher))
+        return out
 
     def _matches(
         self, session: Session, keyring: Keyring, field_name: str, value: Any
@@ -317,8 +345,8 @@ class CustomerService:
             digest = keyring.blind_index("card", normalised.number)
             expected: Any = card_token(digest)
         else:
-            digest = keyring.blind_index(spec.index or field_name, _index_form(spec.kind, normalised))
-            expected = _index_form(spec.kind, normalised)
+            digest = keyring.blind_index(spec.index or field_name, rules.index_form(spec.kind, normalised))
+            expected = rules.index_form(spec.kind, normalised)
         found = repository.by_index_with_data_keys(session, workspace_id, spec.index or field_name, digest)
         ciphers = keyring.ciphers_for([c.id for c, _ in found], [dk for _, dk in found if dk is not None])
         out = []
@@ -329,7 +357,7 @@ class CustomerService:
             if spec.kind is Kind.CARD:
                 matches = stored is not None and stored["token"] == expected
             else:
-                matches = _index_form(spec.kind, stored or "") == expected
+                matches = rules.index_form(spec.kind, stored or "") == expected
             if matches:
                 out.append((customer, cipher))
         return out
@@ -364,11 +392,7 @@ def _fill_columns(out: dict[str, Any], keyring: Keyring, cipher: SubjectCipher, 
             out["card_index"] = digest
             stored = {"token": card_token(digest), "brand": value.brand, "last4": value.last4}
         elif index_column and spec.index:
-            out[index_column] = keyring.blind_index(spec.index, _index_form(spec.kind, value))
+            out[index_column] = keyring.blind_index(spec.index, rules.index_form(spec.kind, value))
         names.append(name)
         plaintexts.append(stored.encode() if isinstance(stored, str) else _encode(spec.kind, stored))
     out.update(zip(names, cipher.seal_fields(names, plaintexts), strict=True))
-
-
-def _index_form(kind: Kind, value: str) -> str:
-    return rules.email_index_form(value) if kind is Kind.EMAIL else value

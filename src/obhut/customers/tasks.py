@@ -1,4 +1,5 @@
-"""Bulk import and export of customers: streaming, batched, resumable, with progress callbacks."""
+"""Bulk import and export of customers, and filling blind indexes an upgrade added: streaming, batched,
+resumable, with progress callbacks."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from obhut.customers.service import CustomerService, canonical_input
 from obhut.kit.clock import today
 from obhut.kit.db import unit_of_work
 from obhut.kit.errors import ValidationFailedError
+from obhut.vault.errors import KeyRevokedError
 from obhut.vault.service import Vault
 from obhut.workspaces import service as workspaces
 
@@ -240,3 +242,66 @@ def export_jsonl(
     if progress:
         progress(count)
     return count
+
+
+# Indexes that can be computed again from the stored value (a card's index needs the full number, never kept).
+REINDEXED = [spec for spec in rules.FIELDS.values() if spec.index and spec.kind is not rules.Kind.CARD]
+_PAIRS = [(spec.name, spec.index or spec.name) for spec in REINDEXED]
+
+
+def reindex(
+    vault: Vault,
+    factory: sessionmaker[Session],
+    workspace_id: str,
+    *,
+    batch_size: int = 1000,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Fills the blind indexes customers lack although the field holds a value: an index that an upgrade added
+    (the family name's) covers the customers stored before it. Batches commit on their own, so a rerun goes
+    on where a stop left off. Answers how many customers were indexed; `progress` gets (done, total)."""
+    with factory() as session:
+        total = repository.count_unindexed(session, workspace_id, _PAIRS)
+    done, after = 0, ""
+    while total:
+        with unit_of_work(factory) as session:
+            rows = repository.unindexed(session, workspace_id, _PAIRS, after, batch_size)
+            if not rows:
+                break
+            keyring = vault.open(session, workspace_id)
+            ciphers = keyring.subjects([c.id for c in rows])
+            for customer in rows:
+                for spec in REINDEXED:
+                    column, blob = f"{spec.index}_index", getattr(customer, spec.name)
+                    if blob is not None and getattr(customer, column) is None:
+                        value = rules.index_form(spec.kind, ciphers[customer.id].open(spec.name, blob).decode())
+                        setattr(customer, column, keyring.blind_index(spec.index or spec.name, value))
+            after, done = rows[-1].id, done + len(rows)
+        if progress:
+            progress(done, total)
+    return done
+
+
+@dataclass
+class Reindexer:
+    """The background job: `reindex` for every workspace that needs it, until a pass finds nothing left (new
+    customers are indexed when written; only an upgrade leaves gaps). A workspace whose keys are revoked
+    waits for their restoration."""
+
+    vault: Vault
+    factory: sessionmaker[Session]
+    complete: bool = False
+
+    def __call__(self) -> int:
+        if self.complete:
+            return 0
+        with self.factory() as session:
+            waiting = repository.workspaces_unindexed(session, _PAIRS)
+        done, revoked = 0, False
+        for workspace_id in waiting:
+            try:
+                done += reindex(self.vault, self.factory, workspace_id)
+            except KeyRevokedError:
+                revoked = True
+        self.complete = not revoked
+        return done
