@@ -1,5 +1,6 @@
-"""Bulk import: encrypted (8 fields, 3 blind indexes, a data key per customer) against a plaintext
-baseline that parses the same file, validates with the same rules and inserts the same batches."""
+"""Bulk import: encrypted (8 fields; 5 blind indexes: customer number, email, phone, IBAN, family name; a data
+key per customer) against a plaintext baseline with the same indexes on the plain values, that parses the
+same file, validates with the same rules and inserts the same batches."""
 
 from __future__ import annotations
 
@@ -81,7 +82,7 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--no-memory", action="store_true")
     args = parser.parse_args()
-    print(f"bulk import of {args.count:,} customers (8 fields, 3 blind indexes), one process")
+    print(f"bulk import of {args.count:,} customers (8 fields, 5 indexes), one process")
     print(f"{'database':<10} {'encrypted/s':>12} {'plaintext/s':>12} {'ratio':>7}  targets: >= 15,000/s, ratio >= 0.33")
     for backend in args.backends.split(","):
         rates = run(backend, args.count)

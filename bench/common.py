@@ -40,9 +40,11 @@ plain_customers = Table(
         )
     ),
     Column("spare", LargeBinary),
+    Index("ix_plain_external_ref", "workspace_id", "external_ref", unique=True),
     Index("ix_plain_email", "workspace_id", "email"),
     Index("ix_plain_phone", "workspace_id", "phone"),
     Index("ix_plain_iban", "workspace_id", "iban"),
+    Index("ix_plain_family_name", "workspace_id", "family_name"),
 )
 
 

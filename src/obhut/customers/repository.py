@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, func, or_, select
+from sqlalchemy import ColumnElement, Select, Table, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from obhut.customers.models import Customer
@@ -17,14 +18,17 @@ def get(session: Session, workspace_id: str, customer_id: str) -> Customer | Non
     return session.get(Customer, (workspace_id, customer_id))
 
 
+# Built once: the read path of every request, where building the statement cost more than running it.
+_WITH_DATA_KEY = (
+    select(Customer, DataKey)
+    .outerjoin(DataKey, (DataKey.workspace_id == Customer.workspace_id) & (DataKey.subject_id == Customer.id))
+    .where(Customer.workspace_id == bindparam("workspace_id"), Customer.id == bindparam("customer_id"))
+)
+
+
 def get_with_data_key(session: Session, workspace_id: str, customer_id: str) -> tuple[Customer, DataKey | None] | None:
     """The customer and its data key in one round trip (the read path of every request)."""
-    query = (
-        select(Customer, DataKey)
-        .outerjoin(DataKey, (DataKey.workspace_id == Customer.workspace_id) & (DataKey.subject_id == Customer.id))
-        .where(Customer.workspace_id == workspace_id, Customer.id == customer_id)
-    )
-    row = session.execute(query).one_or_none()
+    row = session.execute(_WITH_DATA_KEY, {"workspace_id": workspace_id, "customer_id": customer_id}).one_or_none()
     return None if row is None else (row[0], row[1])
 
 
@@ -39,18 +43,24 @@ def by_index(session: Session, workspace_id: str, index: str, digest: bytes, lim
     return sorted(session.scalars(query), key=lambda c: c.id)
 
 
+@functools.cache
+def _by_index_with_data_keys(index: str, limit: int) -> Select[Customer, DataKey]:
+    column = getattr(Customer, f"{index}_index")
+    return (
+        select(Customer, DataKey)
+        .outerjoin(DataKey, (DataKey.workspace_id == Customer.workspace_id) & (DataKey.subject_id == Customer.id))
+        .where(Customer.workspace_id == bindparam("workspace_id"), column == bindparam("digest"))
+        .where(Customer.erased_at.is_(None))
+        .limit(limit)
+    )
+
+
 def by_index_with_data_keys(
     session: Session, workspace_id: str, index: str, digest: bytes, limit: int = 50
 ) -> list[tuple[Customer, DataKey | None]]:
     """Like `by_index`, with each customer's data key joined in (one round trip for a lookup)."""
-    column = getattr(Customer, f"{index}_index")
-    query = (
-        select(Customer, DataKey)
-        .outerjoin(DataKey, (DataKey.workspace_id == Customer.workspace_id) & (DataKey.subject_id == Customer.id))
-        .where(Customer.workspace_id == workspace_id, column == digest, Customer.erased_at.is_(None))
-        .limit(limit)
-    )
-    return sorted(((c, dk) for c, dk in session.execute(query)), key=lambda pair: pair[0].id)
+    found = session.execute(_by_index_with_data_keys(index, limit), {"workspace_id": workspace_id, "digest": digest})
+    return sorted(((c, dk) for c, dk in found), key=lambda pair: pair[0].id)
 
 
 def existing_index_values(session: Session, workspace_id: str, index: str, digests: Sequence[bytes]) -> set[bytes]:

@@ -14,9 +14,14 @@ from obhut.vault.rules import VersionState
 _DATA_KEYS: Table = DataKey.__table__  # type: ignore[assignment]
 
 
+# Built once: this runs on every request (Vault.open), and building a statement costs more than running it.
+_KEY_VERSIONS = (
+    select(KeyVersion).where(KeyVersion.workspace_id == bindparam("workspace_id")).order_by(KeyVersion.version)
+)
+
+
 def key_versions(session: Session, workspace_id: str) -> list[KeyVersion]:
-    query = select(KeyVersion).where(KeyVersion.workspace_id == workspace_id).order_by(KeyVersion.version)
-    return list(session.scalars(query))
+    return list(session.scalars(_KEY_VERSIONS, {"workspace_id": workspace_id}))
 
 
 def workspaces_rotating(session: Session) -> list[str]:
