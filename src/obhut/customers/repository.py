@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from obhut.customers.models import Customer
 from obhut.kit import bulk
-from obhut.vault.models import DataKey
+from obhut.vault.models import DataKey, KeyVersion
 
 _CUSTOMERS: Table = Customer.__table__  # type: ignore[assignment]
 
@@ -18,18 +18,25 @@ def get(session: Session, workspace_id: str, customer_id: str) -> Customer | Non
     return session.get(Customer, (workspace_id, customer_id))
 
 
-# Built once: the read path of every request, where building the statement cost more than running it.
-_WITH_DATA_KEY = (
-    select(Customer, DataKey)
+# The read of one customer with everything it needs in one round trip: the workspace's key versions (one row
+# each, ordered), the customer (or nothing) and its data key.
+_WITH_KEYS = (
+    select(KeyVersion, Customer, DataKey)
+    .outerjoin(Customer, (Customer.workspace_id == KeyVersion.workspace_id) & (Customer.id == bindparam("customer_id")))
     .outerjoin(DataKey, (DataKey.workspace_id == Customer.workspace_id) & (DataKey.subject_id == Customer.id))
-    .where(Customer.workspace_id == bindparam("workspace_id"), Customer.id == bindparam("customer_id"))
+    .where(KeyVersion.workspace_id == bindparam("workspace_id"))
+    .order_by(KeyVersion.version)
 )
 
 
-def get_with_data_key(session: Session, workspace_id: str, customer_id: str) -> tuple[Customer, DataKey | None] | None:
-    """The customer and its data key in one round trip (the read path of every request)."""
-    row = session.execute(_WITH_DATA_KEY, {"workspace_id": workspace_id, "customer_id": customer_id}).one_or_none()
-    return None if row is None else (row[0], row[1])
+def get_with_keys(
+    session: Session, workspace_id: str, customer_id: str
+) -> tuple[list[KeyVersion], tuple[Customer, DataKey | None] | None]:
+    """The workspace's key versions, and the customer with its data key (None if there is none)."""
+    rows = session.execute(_WITH_KEYS, {"workspace_id": workspace_id, "customer_id": customer_id}).all()
+    versions = [row[0] for row in rows]
+    customer = rows[0][1] if rows else None
+    return versions, None if customer is None else (customer, rows[0][2])
 
 
 def by_index(session: Session, workspace_id: str, index: str, digest: bytes, limit: int = 50) -> list[Customer]:

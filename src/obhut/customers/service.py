@@ -248,30 +248,33 @@ class CustomerService:
             values[name] = value if decision.effect is Effect.REVEAL else masker(name, decision.mask, value)
         return CustomerView(customer.id, values, disclosure, customer.created_at, customer.updated_at)
 
-    def _load(self, session: Session, keyring: Keyring, customer_id: str) -> tuple[Customer, SubjectCipher]:
-        workspace_id = keyring.workspace_id
-        found = repository.get_with_data_key(session, workspace_id, customer_id) if is_valid_id(customer_id) else None
+    def _load(
+        self, session: Session, workspace_id: str, customer_id: str, keyring: Keyring | None
+    ) -> tuple[Keyring, Customer, SubjectCipher]:
+        """The customer and its cipher in one round trip with the key versions, and the keyring: the caller's,
+        or opened from those versions (refusing revoked keys before anything is decrypted)."""
+        found_id = customer_id if is_valid_id(customer_id) else ""
+        versions, found = repository.get_with_keys(session, workspace_id, found_id)
+        keyring = keyring or self._vault.open(session, workspace_id, versions)
         if found is None:
             raise NotFoundError(f"no customer {customer_id} in workspace '{workspace_id}'")
         customer, data_key = found
         if customer.erased_at is not None:
             raise SubjectShreddedError(customer_id, customer.erased_at)
-        return customer, keyring.ciphers_for([customer_id], [data_key] if data_key else [])[customer_id]
+        return keyring, customer, keyring.ciphers_for([customer_id], [data_key] if data_key else [])[customer_id]
 
     def get(
         self, session: Session, workspace_id: str, customer_id: str, keyring: Keyring | None = None
     ) -> CustomerRecord:
         """Every field decrypted: for the vault's own work (exports, updates), never returned to staff as is."""
-        keyring = keyring or self._vault.open(session, workspace_id)
-        customer, cipher = self._load(session, keyring, customer_id)
+        keyring, customer, cipher = self._load(session, workspace_id, customer_id, keyring)
         return self._decrypt(keyring, customer, cipher)
 
     def view(
         self, session: Session, workspace_id: str, customer_id: str, plan: ReadPlan, keyring: Keyring | None = None
     ) -> CustomerView:
         """The customer as the read plan allows: the one way staff and clients read a customer."""
-        keyring = keyring or self._vault.open(session, workspace_id)
-        customer, cipher = self._load(session, keyring, customer_id)
+        keyring, customer, cipher = self._load(session, workspace_id, customer_id, keyring)
         return self._decrypt_for(keyring, customer, cipher, plan)
 
     def browse(

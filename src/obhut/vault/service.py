@@ -57,9 +57,12 @@ class Vault:
         return provider
 
     # --- reading ---------------------------------------------------------------------------------
-    def open(self, session: Session, workspace_id: str) -> Keyring:
-        """The workspace's keys for one unit of work; raises if they are revoked."""
-        return Keyring(self, session, workspace_id, repository.key_versions(session, workspace_id))
+    def open(self, session: Session, workspace_id: str, versions: list[KeyVersion] | None = None) -> Keyring:
+        """The workspace's keys for one unit of work; raises if they are revoked. `versions`: the workspace's
+        key versions where the caller read them in its own query (a read that fetches them with the row)."""
+        if versions is None:
+            versions = repository.key_versions(session, workspace_id)
+        return Keyring(self, session, workspace_id, versions)
 
     def unwrapped_secrets(self, version: KeyVersion, require: SecretId | None = None) -> dict[SecretId, bytes]:
         secrets = self._cache.get(version.workspace_id, version.version)
