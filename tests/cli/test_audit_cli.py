@@ -19,7 +19,8 @@ CONTEXT = Context("staff:0190b3c2-0000-7000-8000-00000000000a", "support_agent",
 
 
 def _entries(obhut: Obhut, container: Container, count: int) -> None:
-    assert obhut("admin", "token", "create").exit_code == 0  # the first command creates the default workspace
+    # The first command creates the default workspace; a token for another one leaves no entry in its log.
+    assert obhut("admin", "token", "create", "--workspace", "acme").exit_code == 0
     with unit_of_work(container.sessions) as session:
         for n in range(count):
             event = Event(rules.action("api", "token", "create"), target=f"token:{n}")
@@ -80,7 +81,12 @@ def test_operator_commands_are_in_the_log(obhut: Obhut, container: Container, tm
         rows = session.execute(
             select(AuditEntry.action, AuditEntry.count, AuditEntry.actor, AuditEntry.role).order_by(AuditEntry.at)
         ).all()
-    assert [(r.action, r.count) for r in rows] == [("cli:customer:export", 1), ("cli:key:rotate", 0)]
+    assert [(r.action, r.count) for r in rows] == [
+        ("cli:admin_token:create", 0),  # a token for every workspace: in each one's log (acme, default)
+        ("cli:admin_token:create", 0),
+        ("cli:customer:export", 1),
+        ("cli:key:rotate", 0),
+    ]
     assert all(r.actor.startswith("cli:") and r.role == "operator" for r in rows)
 
 

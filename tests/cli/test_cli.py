@@ -16,6 +16,7 @@ from typer.testing import Result
 
 from obhut.access import service as access
 from obhut.api.app import create_app
+from obhut.audit.models import AuditEntry
 from obhut.container import Container
 from obhut.customers.models import Customer
 from obhut.kit.db import unit_of_work
@@ -71,6 +72,11 @@ def _import(obhut: Obhut, path: Path, content: str, exit_code: int) -> Result:
     return result
 
 
+def _token_id(container: Container, token: str) -> str:
+    with unit_of_work(container.sessions) as session:
+        return access.authenticate(session, token, {}).actor.removeprefix("admin:")
+
+
 class TestAdminToken:
     def test_prints_a_token_that_authenticates(self, obhut: Obhut, container: Container) -> None:
         result = obhut("admin", "token", "create", "--label", "ci")
@@ -90,6 +96,26 @@ class TestAdminToken:
         with unit_of_work(container.sessions) as session:
             principal = access.authenticate(session, token, {})
             assert (principal.covers("acme"), principal.covers(DEFAULT)) == (True, False)
+
+    def test_creation_and_revocation_are_in_the_log_of_each_workspace_they_cover(
+        self, obhut: Obhut, container: Container
+    ) -> None:
+        def logged(verb: str) -> list[tuple[str, str | None, str]]:
+            with unit_of_work(container.sessions) as session:
+                query = select(AuditEntry.workspace_id, AuditEntry.target, AuditEntry.actor).where(
+                    AuditEntry.action == f"cli:admin_token:{verb}"
+                )
+                return sorted((w, t, a) for w, t, a in session.execute(query))
+
+        obhut("admin", "token", "create")  # creates the default workspace: two from now on
+        everywhere = _token_id(container, obhut("admin", "token", "create", "--label", "all").stdout.strip())
+        assert [(w, t) for w, t, _ in logged("create") if t == f"token:{everywhere}"] == [
+            ("acme", f"token:{everywhere}"), (DEFAULT, f"token:{everywhere}")]  # fmt: skip
+        only_acme = _token_id(container, obhut("admin", "token", "create", "--workspace", "acme").stdout.strip())
+        assert [w for w, t, _ in logged("create") if t == f"token:{only_acme}"] == ["acme"]
+        assert all(actor.startswith("cli:") for _, _, actor in logged("create"))
+        assert obhut("admin", "token", "revoke", only_acme).exit_code == 0
+        assert logged("revoke") == [("acme", f"token:{only_acme}", logged("create")[0][2])]
 
     def test_first_use_creates_the_default_workspace(self, obhut: Obhut, container: Container) -> None:
         assert obhut("admin", "token", "create").exit_code == 0

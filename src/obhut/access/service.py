@@ -77,11 +77,13 @@ def create_admin_token(session: Session, label: str, workspace_id: str = ALL_WOR
     return IssuedToken(row.token_id, token)
 
 
-def revoke_admin_token(session: Session, token_id: str) -> None:
+def revoke_admin_token(session: Session, token_id: str) -> str:
+    """Revokes the token; answers the workspace it was for ("*": every one)."""
     row = session.scalar(select(AdminToken).where(AdminToken.token_id == token_id))
     if row is None:
         raise NotFoundError(f"no admin token {token_id}")
     row.revoked_at = now()
+    return row.workspace_id
 
 
 def has_admin_tokens(session: Session) -> bool:

@@ -11,7 +11,7 @@ from rich.table import Table
 from obhut import migrations
 from obhut.audit.rules import action
 from obhut.audit.service import Event
-from obhut.cli.context import console, container, progress_bar, record
+from obhut.cli.context import console, container, progress_bar, record_for
 from obhut.container import Container, build
 from obhut.kit.db import unit_of_work
 from obhut.kit.errors import ObhutError
@@ -78,9 +78,7 @@ def replay_erasures(settings: Settings, backup_id: str = "") -> int:
 def _log(built: Container, verb: str, backup_id: str, count: int = 0) -> None:
     """A backup concerns every workspace: each one's access log records it (`cli:backup:<verb>`)."""
     with unit_of_work(built.sessions) as session:
-        for workspace in workspaces.list_all(session):
-            event = Event(action("cli", "backup", verb), target=f"backup:{backup_id}"[:80], count=count)
-            record(session, workspace.workspace_id, event)
+        record_for(session, "*", Event(action("cli", "backup", verb), target=f"backup:{backup_id}"[:80], count=count))
 
 
 @app.command("create")

@@ -74,3 +74,10 @@ def operator() -> Context:
 def record(session: Session, workspace_id: str, event: Event, keyring: Keyring | None = None) -> None:
     """A CLI action in the access log, in the caller's transaction."""
     audit.record(session, keyring, workspace_id, operator(), event)
+
+
+def record_for(session: Session, workspace_id: str, event: Event) -> None:
+    """A CLI action that concerns one workspace, or ("*") every one: each one's access log records it."""
+    for workspace in workspaces.list_all(session):
+        if workspace_id in ("*", workspace.workspace_id):
+            record(session, workspace.workspace_id, event)

@@ -11,9 +11,11 @@ import uvicorn
 
 from obhut import migrations
 from obhut.access import service as access
+from obhut.audit.rules import action
+from obhut.audit.service import Event
 from obhut.audit.tasks import Background
 from obhut.cli import audit, backup, customers, demo, keys, retention, staff, workspaces
-from obhut.cli.context import console, container
+from obhut.cli.context import console, container, record_for
 from obhut.consent import tasks as consent_tasks
 from obhut.container import Container
 from obhut.customers import tasks as customer_tasks
@@ -58,6 +60,8 @@ def serve(
             first_run = not access.has_admin_tokens(session)
             if first_run:
                 issued = access.create_admin_token(session, "first run")
+                event = Event(action("cli", "admin_token", "create"), target=f"token:{issued.token_id}")
+                record_for(session, "*", event)
                 console.print("[bold]First run:[/bold] an admin token for the API (shown once, store it now):")
                 print(issued.token, flush=True)  # noqa: T201 - stdout, where it can be captured
         settings = built.settings
@@ -158,6 +162,7 @@ def token_create(
     """Print a new admin token once; only its hash is kept."""
     with container() as built, unit_of_work(built.sessions) as session:
         issued = access.create_admin_token(session, label, workspace)
+        record_for(session, workspace, Event(action("cli", "admin_token", "create"), target=f"token:{issued.token_id}"))
     console.print(f"admin token {issued.token_id} created; it is shown only now:")
     print(issued.token)  # noqa: T201
 
@@ -165,7 +170,8 @@ def token_create(
 @token.command("revoke")
 def token_revoke(token_id: str) -> None:
     with container() as built, unit_of_work(built.sessions) as session:
-        access.revoke_admin_token(session, token_id)
+        workspace = access.revoke_admin_token(session, token_id)
+        record_for(session, workspace, Event(action("cli", "admin_token", "revoke"), target=f"token:{token_id}"))
     console.print(f"admin token {token_id} revoked")
 
 
