@@ -101,10 +101,14 @@ def test_a_card_number_hunt_raises_an_alert_that_is_worked_off(
     resolved = client.post(f"{AUDIT}/alerts/{alert_id}", json={"status": "resolved", "reason": reason})
     assert (resolved.json()["status"], resolved.json()["reason"]) == ("resolved", reason)
     assert client.get(f"{AUDIT}/alerts/{alert_id}").json()["reason"] == reason
+    listed = client.get(f"{AUDIT}/alerts").json()  # a list leaves reasons sealed (they may name people)
+    assert [(a["reason"], a["has_reason"]) for a in listed] == [(None, True)]
     assert client.get(f"{AUDIT}/alerts/no-such-alert").status_code == 404
     assert [a["alert_id"] for a in client.get(f"{AUDIT}/alerts", params={"status": "open"}).json()] == []
     actions = [e["action"] for e in client.get(f"{AUDIT}/entries").json()]
-    assert {"api:alert:acknowledged", "api:alert:resolved"} <= set(actions)
+    assert {"api:alert:acknowledged", "api:alert:resolved", "api:alert:read"} <= set(actions)
+    reads = client.get(f"{AUDIT}/entries", params={"action": "api:alert:read"}).json()
+    assert [e["target"] for e in reads] == [f"alert:{alert_id}"]  # the one read that unsealed the reason
 
 
 def test_a_support_agent_cannot_read_alerts(client: TestClient, container: Container) -> None:

@@ -47,12 +47,14 @@ class AlertOut(BaseModel):
     factors: list[dict[str, Any]] = Field(description="What contributed, the largest first")
     detectors: list[str]
     status: str
-    reason: str | None
+    reason: str | None = Field(description="Why it was resolved; only in the answer about one alert (a logged read)")
+    has_reason: bool
     updated_at: datetime
     updated_by: str | None
 
     @classmethod
-    def of(cls, row: AuditAlert, keyring: Keyring) -> AlertOut:
+    def of(cls, row: AuditAlert, keyring: Keyring | None = None) -> AlertOut:
+        """`keyring`: to unseal the reason (it may name people); lists leave it sealed."""
         return cls(
             alert_id=row.alert_id,
             actor=row.actor,
@@ -63,7 +65,8 @@ class AlertOut(BaseModel):
             factors=json.loads(row.factors),
             detectors=row.detectors.split(),
             status=row.status,
-            reason=alerts.reason_of(keyring, row),
+            reason=alerts.reason_of(keyring, row) if keyring else None,
+            has_reason=row.reason_sealed is not None,
             updated_at=row.updated_at,
             updated_by=row.updated_by,
         )
@@ -85,31 +88,37 @@ def scan(
     created = alerts.scan(session, workspace_id, body.days or [today - timedelta(days=1), today])
     container = container_of(request)
     alerts.publish(session, created, container.alert_webhook)
-    keyring = container.vault.open(session, workspace_id)
-    return [AlertOut.of(row, keyring) for row in created]
+    return [AlertOut.of(row) for row in created]
 
 
 @router.get("/alerts")
 def list_alerts(
     workspace_id: str,
-    request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
     status: Annotated[str | None, Query(pattern="^(open|acknowledged|resolved)$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AlertOut]:
+    """The newest alerts first; a resolved one's reason stays sealed here (read the alert for it)."""
     principal.require(Permission.OVERSIGHT)
-    keyring = container_of(request).vault.open(session, workspace_id)
-    return [AlertOut.of(row, keyring) for row in alerts.listed(session, workspace_id, status, limit)]
+    return [AlertOut.of(row) for row in alerts.listed(session, workspace_id, status, limit)]
 
 
 @router.get("/alerts/{alert_id}")
 def read_alert(
-    workspace_id: str, alert_id: str, request: Request, session: DbSession, principal: CurrentPrincipal
+    workspace_id: str,
+    alert_id: str,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    trail: AuditTrail,
 ) -> AlertOut:
+    """One alert with its reason, unsealed; the read is in the access log (the reason may name people)."""
     principal.require(Permission.OVERSIGHT)
     keyring = container_of(request).vault.open(session, workspace_id)
-    return AlertOut.of(alerts.found(session, workspace_id, alert_id), keyring)
+    row = alerts.found(session, workspace_id, alert_id)
+    trail.record(Event(rules.action("api", "alert", "read"), target=f"alert:{alert_id}"))
+    return AlertOut.of(row, keyring)
 
 
 @router.post("/alerts/{alert_id}")

@@ -38,6 +38,7 @@ class EntryOut(BaseModel):
     action: str
     outcome: str
     customer: str | None = Field(description="The customer's pseudonym (the same in every entry about them)")
+    target: str | None = Field(description="What else was acted on: staff:<id>, token:<id>, alert:<id>, policy:<n>")
     categories: list[str]
     returned: dict[str, str]
     purpose: str | None
@@ -59,6 +60,7 @@ class EntryOut(BaseModel):
             action=row.action,
             outcome=row.outcome,
             customer=row.subject,
+            target=row.target,
             categories=row.categories.split(),
             returned=returned,
             purpose=row.purpose,

@@ -24,7 +24,7 @@ LIMITS = (100, 500, 1000)
 EXPORT_LIMIT = 10_000  # the most the API answers at once
 FIELDS = (
     ("seq", "Position"), ("at", "When (UTC)"), ("actor", "Staff member or token"), ("role", "Role"),
-    ("action", "Action"), ("outcome", "Outcome"), ("customer", "Customer (pseudonym)"),
+    ("action", "Action"), ("outcome", "Outcome"), ("customer", "Customer (pseudonym)"), ("target", "Acted on"),
     ("categories", "Data categories"), ("returned", "Fields returned"), ("purpose", "Purpose"),
     ("ticket", "Ticket"), ("search_kind", "Searched by"), ("count", "Customers in the answer"),
     ("address", "Address"), ("user_agent", "User agent"), ("request_id", "Request id"),
