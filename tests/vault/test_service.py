@@ -117,6 +117,27 @@ class TestRevocation:
             container.vault.restore(session, WORKSPACE)
         assert _read(container, customer_id)["given_name"] == "Jane"
 
+    def test_a_keyring_lasts_one_transaction_and_sees_changes_made_in_it(self, container: Container) -> None:
+        (customer_id,) = _create(container)
+        session = container.sessions()
+        try:
+            keyring = container.vault.open(session, WORKSPACE)
+            assert container.vault.open(session, WORKSPACE) is keyring  # opened once per transaction
+            container.vault.revoke(session, WORKSPACE)
+            with pytest.raises(KeyRevokedError):
+                container.vault.open(session, WORKSPACE)  # the revocation in this transaction shows at once
+            session.rollback()  # the revocation is undone
+            keyring = container.vault.open(session, WORKSPACE)
+            session.commit()
+            assert container.vault.open(session, WORKSPACE) is not keyring  # the next transaction opens anew
+            session.rollback()
+        finally:
+            session.close()
+        with unit_of_work(container.sessions) as elsewhere:  # another unit of work revokes and commits
+            container.vault.revoke(elsewhere, WORKSPACE)
+        with pytest.raises(KeyRevokedError):
+            _read(container, customer_id)  # the next unit of work sees it
+
 
 class TestShredding:
     def test_the_customer_is_gone_and_shard_neighbours_stay_readable(self, container: Container) -> None:

@@ -37,7 +37,7 @@ class BreakGlassIn(BaseModel):
 
 
 def _keyring(request: Request, session: DbSession, workspace_id: str) -> Keyring:
-    """Opened once per request, for the read and for its log entry."""
+    """The request's keyring (the vault opens it once per transaction), for the read and its log entry."""
     return container_of(request).vault.open(session, workspace_id)
 
 
@@ -93,9 +93,8 @@ def read_customer(
     except consent.ConsentRequiredError:
         _service(request).ensure_live(session, workspace_id, customer_id)  # unknown (404) or erased (410) first
         raise
-    keyring = _keyring(request, session, workspace_id)
-    view = _service(request).view(session, workspace_id, customer_id, plan, keyring)
-    trail.viewed("read", plan, [(view.id, view.disclosure)], keyring=keyring)
+    view = _service(request).view(session, workspace_id, customer_id, plan)  # opens the keys with the row
+    trail.viewed("read", plan, [(view.id, view.disclosure)], keyring=_keyring(request, session, workspace_id))
     return CustomerOut.of(view)
 
 

@@ -251,8 +251,7 @@ class CustomerService:
     def _load(
         self, session: Session, workspace_id: str, customer_id: str, keyring: Keyring | None
     ) -> tuple[Keyring, Customer, SubjectCipher]:
-        """The customer and its cipher in one round trip with the key versions, and the keyring: the caller's,
-        or opened from those versions (refusing revoked keys before anything is decrypted)."""
+        """Customer, cipher and keyring (the caller's, or opened from the versions read in the same round trip)."""
         found_id = customer_id if is_valid_id(customer_id) else ""
         versions, found = repository.get_with_keys(session, workspace_id, found_id)
         keyring = keyring or self._vault.open(session, workspace_id, versions)

@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from obhut.kit.clock import now
 from obhut.kit.db import after_commit, unit_of_work
@@ -21,6 +21,19 @@ from obhut.vault.ports import KeyProvider, WrapItem
 from obhut.vault.rules import SecretKind, VersionState
 
 INDEX_SECRET: SecretId = (SecretKind.INDEX.value, 0, 0)
+_KEYRINGS = "vault.keyrings"  # session.info: the keyrings opened in the current transaction, by workspace
+
+
+def _reopen(session: Session, workspace_id: str) -> None:
+    """The workspace's versions change in this transaction: the next `open` reads them again."""
+    session.info.get(_KEYRINGS, {}).pop(workspace_id, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_keyrings(session: Session, transaction: SessionTransaction) -> None:
+    """A keyring lives as long as its transaction: the next one sees a revocation committed meanwhile."""
+    if transaction.parent is None:
+        session.info.pop(_KEYRINGS, None)
 
 
 @dataclass(frozen=True)
@@ -58,11 +71,16 @@ class Vault:
 
     # --- reading ---------------------------------------------------------------------------------
     def open(self, session: Session, workspace_id: str, versions: list[KeyVersion] | None = None) -> Keyring:
-        """The workspace's keys for one unit of work; raises if they are revoked. `versions`: the workspace's
-        key versions where the caller read them in its own query (a read that fetches them with the row)."""
-        if versions is None:
-            versions = repository.key_versions(session, workspace_id)
-        return Keyring(self, session, workspace_id, versions)
+        """The workspace's keys for one transaction; raises if they are revoked. Opened once per transaction:
+        a second call answers the same keyring (a change of the versions in it makes the next call read them
+        again). `versions`: the key versions where the caller read them in its own query (with the row)."""
+        opened: dict[str, Keyring] = session.info.setdefault(_KEYRINGS, {})
+        found = opened.get(workspace_id)
+        if found is None:
+            if versions is None:
+                versions = repository.key_versions(session, workspace_id)
+            found = opened[workspace_id] = Keyring(self, session, workspace_id, versions)
+        return found
 
     def unwrapped_secrets(self, version: KeyVersion, require: SecretId | None = None) -> dict[SecretId, bytes]:
         secrets = self._cache.get(version.workspace_id, version.version)
@@ -106,6 +124,7 @@ class Vault:
         index_secret: bytes,
     ) -> KeyVersion:
         """A new root key with fresh shard keys and the workspace's (unchanged) index key wrapped under it."""
+        _reopen(session, workspace_id)
         provider = self.provider(provider_name)
         ref = rules.root_key_ref(workspace_id, version)
         if provider.exists(ref):  # left by an attempt that never committed: nothing refers to it
@@ -187,6 +206,7 @@ class Vault:
 
     # --- revocation ---------------------------------------------------------------------------------
     def revoke(self, session: Session, workspace_id: str) -> list[KeyVersion]:
+        _reopen(session, workspace_id)
         versions = self._versions(session, workspace_id)
         for version in versions:
             self.provider(version.provider).disable(version.key_ref)
@@ -197,6 +217,7 @@ class Vault:
         return versions
 
     def restore(self, session: Session, workspace_id: str) -> list[KeyVersion]:
+        _reopen(session, workspace_id)
         versions = self._versions(session, workspace_id)
         for version in versions:
             self.provider(version.provider).enable(version.key_ref)
