@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from stdnum import luhn
 
 from obhut import migrations
 from obhut.access import service as access
@@ -117,6 +118,11 @@ def client(container: Container, admin_token: str) -> Iterator[TestClient]:
 def reveal_all() -> ReadPlan:
     """A read plan that reveals every field: for tests of the vault and storage, not of policies."""
     return ReadPlan("owner", "support", None, 1, dict.fromkeys(FIELDS, FieldDecision(Effect.REVEAL)))
+
+
+def luhn_valid(digits: str) -> str:
+    """`digits` with the Luhn check digit appended: a well-formed card number that belongs to nobody."""
+    return digits + luhn.calc_check_digit(digits)
 
 
 def jane(**overrides: object) -> dict[str, object]:

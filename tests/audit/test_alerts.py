@@ -24,20 +24,11 @@ from obhut.container import Container
 from obhut.kit.clock import now
 from obhut.kit.db import unit_of_work
 from tests.access.staff import bearer, signed_in_with_mfa
-from tests.conftest import WORKSPACE, jane
+from tests.conftest import WORKSPACE, jane, luhn_valid
 
 BASE = f"/api/v1/workspaces/{WORKSPACE}"
 AUDIT = f"{BASE}/audit"
 CARD = "4111111111111111"
-
-
-def _luhn(digits: str) -> str:
-    """`digits` with the Luhn check digit appended: a well-formed card number that belongs to nobody."""
-    total = 0
-    for position, digit in enumerate(reversed(digits)):
-        value = int(digit) * (2 if position % 2 == 0 else 1)
-        total += value - 9 if value > 9 else value
-    return digits + str(-total % 10)
 
 
 class Receiver(BaseHTTPRequestHandler):
@@ -74,7 +65,7 @@ def test_a_card_number_hunt_raises_an_alert_that_is_worked_off(
     colleague = signed_in_with_mfa(client, container, "colleague@example.com", "support_agent")
     lookup = f"{BASE}/customers/lookup"
     for n in range(9):  # mostly numbers that belong to nobody: guessing
-        card = CARD if n == 0 else _luhn(f"400000000000{n:03d}")
+        card = CARD if n == 0 else luhn_valid(f"400000000000{n:03d}")
         searched = client.post(lookup, params={"purpose": "support"}, json={"card_number": card}, headers=bearer(agent))
         assert searched.status_code == 200, searched.text
     client.post(lookup, params={"purpose": "support"}, json={"card_number": CARD}, headers=bearer(colleague))

@@ -19,7 +19,7 @@ from obhut.console.charts import FEWER, count_chart, counted, rate
 from obhut.container import Container
 from obhut.kit.db import unit_of_work
 from tests.access.staff import bearer, signed_in_with_mfa
-from tests.conftest import WORKSPACE, jane
+from tests.conftest import WORKSPACE, jane, luhn_valid
 from tests.console.conftest import csrf, enrolled, next_code, sign_in
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -125,22 +125,13 @@ def test_the_checkpoint_is_shown_and_verify_now_finds_tampering(
     assert "First bad position: 0" in tampered.text
 
 
-def _luhn(digits: str) -> str:
-    """`digits` with the Luhn check digit: a well-formed card number that belongs to nobody."""
-    total = 0
-    for position, digit in enumerate(reversed(digits)):
-        value = int(digit) * (2 if position % 2 == 0 else 1)
-        total += value - 9 if value > 9 else value
-    return digits + str(-total % 10)
-
-
 def test_an_alert_is_scanned_acknowledged_and_resolved(
     officer: TestClient, client: TestClient, container: Container
 ) -> None:
     assert client.post(f"{BASE}/customers", json=jane(card_number=CARD)).status_code == 201
     agent = signed_in_with_mfa(client, container, "hunter@example.com", "support_agent")
     for n in range(9):  # card numbers that belong to nobody: guessing
-        card = CARD if n == 0 else _luhn(f"400000000000{n:03d}")
+        card = CARD if n == 0 else luhn_valid(f"400000000000{n:03d}")
         client.post(f"{BASE}/customers/lookup", params={"purpose": "support"}, json={"card_number": card},
                     headers=bearer(agent))  # fmt: skip
     officer.get("/console/alerts")

@@ -137,3 +137,15 @@ def test_an_update_keeps_the_index_in_step(client: TestClient, people: dict[str,
     cleared: Any = client.patch(f"{CUSTOMERS}/{people['jonas']}", json={"family_name": None})
     assert cleared.status_code == 200, cleared.text
     assert found(client, "Beispiel") == set()
+
+
+def test_a_role_that_may_not_see_given_names_searches_the_whole_term_as_a_family_name(
+    client: TestClient, container: Container, people: dict[str, str]
+) -> None:
+    rules = client.get(f"/api/v1/workspaces/{WORKSPACE}/policy").json()["rules"]
+    rules.append({"role": "analyst", "target": "field:family_name", "purpose": "*", "effect": "mask"})
+    assert client.put(f"/api/v1/workspaces/{WORKSPACE}/policy", json={"rules": rules}).status_code == 200
+    add_staff(container, "analyst@example.com", "analyst")
+    analyst = bearer(login(client, "analyst@example.com")["token"])
+    assert found(client, "Müller", **analyst) == {people["anna"], people["jonas"]}
+    assert found(client, "Anna Müller", **analyst) == set()  # no probing of given names it may not see

@@ -8,7 +8,7 @@ import typer
 
 from obhut.audit.rules import action
 from obhut.audit.service import Event
-from obhut.cli.context import console, container, progress_bar, record
+from obhut.cli.context import console, container, operator, progress_bar, record
 from obhut.customers import tasks
 from obhut.customers.rules import FIELDS
 from obhut.kit.db import unit_of_work
@@ -82,11 +82,8 @@ def reindex(workspace: str = WORKSPACE, batch_size: int = typer.Option(1000, min
             task = bar.add_task("indexing", total=None)
             done = tasks.reindex(
                 built.vault, built.sessions, ws, batch_size=batch_size,
-                progress=lambda n, total: bar.update(task, completed=n, total=total),
+                progress=lambda n, total: bar.update(task, completed=n, total=total), context=operator(),
             )  # fmt: skip
-        if done:
-            with unit_of_work(built.sessions) as session:
-                record(session, ws, Event(action("cli", "customer", "reindex"), count=done))
     console.print(f"indexed {done} customers" if done else "every customer is indexed already")
 
 

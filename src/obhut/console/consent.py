@@ -13,7 +13,7 @@ from starlette.datastructures import FormData
 from obhut.consent.rules import LegalBasis
 from obhut.console.client import ProblemError
 from obhut.console.desk import Desk, Staff
-from obhut.console.forms import flash, said, sent, text, typed
+from obhut.console.forms import flash, page, sent, text, typed
 from obhut.console.web import checked_form, redirect, render
 from obhut.customers.rules import Category
 
@@ -57,10 +57,9 @@ async def _purpose_page(
             raise ProblemError(404, "Not found", "There is no purpose with this key in the catalogue.")
     extra.setdefault("values", purpose or {"legal_basis": LegalBasis.CONSENT.value, "categories": []})
     extra.setdefault("notice", {})
-    return render(
-        request, "console/consent/purpose.html", problem.status if problem else 200, desk=desk, purpose=purpose,
-        bases=[b.value for b in LegalBasis], categories=[c.value for c in Category],
-        error=said(problem) if problem else "", **extra,
+    return page(
+        request, "console/consent/purpose.html", problem, desk=desk, purpose=purpose,
+        bases=[b.value for b in LegalBasis], categories=[c.value for c in Category], **extra,
     )  # fmt: skip
 
 

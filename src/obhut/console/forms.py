@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import Request
+from fastapi.responses import HTMLResponse
 from starlette.datastructures import FormData
 
 from obhut.console.client import ProblemError
 from obhut.console.desk import Desk
+from obhut.console.web import render
 
 
 def said(problem: ProblemError) -> str:
@@ -42,3 +45,8 @@ async def sent(desk: Desk, method: str, path: str, body: Any = None) -> ProblemE
 def flash(messages: dict[str, str], done: str) -> str:
     """The confirmation a redirect after a change asked for (`?done=<key>`), if known."""
     return messages.get(done, "")
+
+
+def page(request: Request, name: str, problem: ProblemError | None, **context: Any) -> HTMLResponse:
+    """A page that may show the API's refusal of a change: its status, and its message as `error`."""
+    return render(request, name, problem.status if problem else 200, error=said(problem) if problem else "", **context)

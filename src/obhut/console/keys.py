@@ -10,8 +10,8 @@ from fastapi.responses import HTMLResponse
 
 from obhut.console.client import ProblemError
 from obhut.console.desk import Desk, Staff
-from obhut.console.forms import flash, said, sent, text
-from obhut.console.web import checked_form, redirect, render
+from obhut.console.forms import flash, page, sent, text
+from obhut.console.web import checked_form, redirect
 
 router = APIRouter(prefix="/console/keys", include_in_schema=False)
 DONE = {
@@ -24,10 +24,9 @@ DONE = {
 async def _page(request: Request, desk: Desk, *, problem: ProblemError | None = None, done: str = "") -> HTMLResponse:
     versions = await desk.api.get(desk.at("/keys"))
     progress = await desk.api.get(desk.at("/keys/rotation"))
-    return render(
-        request, "console/keys/index.html", problem.status if problem else 200, desk=desk, versions=versions,
-        progress=progress, revoked=any(v["revoked_at"] for v in versions), flash=flash(DONE, done),
-        error=said(problem) if problem else "",
+    return page(
+        request, "console/keys/index.html", problem, desk=desk, versions=versions, progress=progress,
+        revoked=any(v["revoked_at"] for v in versions), flash=flash(DONE, done),
     )  # fmt: skip
 
 

@@ -13,9 +13,9 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from obhut.console.client import Api, ProblemError
 from obhut.console.desk import Desk, Staff, workspace_path
-from obhut.console.forms import flash, said, sent
+from obhut.console.forms import flash, page, said, sent
 from obhut.console.sign_in import landing, start_session
-from obhut.console.web import checked_form, checked_json, redirect, render
+from obhut.console.web import checked_form, checked_json, redirect
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 DONE = {"added": "Your passkey is added. Next time, sign in with it.", "removed": "The passkey is removed."}
@@ -69,10 +69,7 @@ async def sign_in(request: Request) -> Response:
 
 async def _page(request: Request, desk: Desk, done: str = "", problem: ProblemError | None = None) -> HTMLResponse:
     owned = await desk.api.get(desk.at("/auth/passkeys"))
-    return render(
-        request, "console/account.html", problem.status if problem else 200, desk=desk, passkeys=owned,
-        flash=flash(DONE, done), error=said(problem) if problem else "",
-    )  # fmt: skip
+    return page(request, "console/account.html", problem, desk=desk, passkeys=owned, flash=flash(DONE, done))
 
 
 @router.get("/account")

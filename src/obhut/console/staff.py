@@ -11,8 +11,8 @@ from fastapi.responses import HTMLResponse
 from obhut.access.rules import Permission
 from obhut.console.client import ProblemError
 from obhut.console.desk import Desk, Staff
-from obhut.console.forms import flash, said, sent, text, typed
-from obhut.console.web import checked_form, redirect, render
+from obhut.console.forms import flash, page, sent, text, typed
+from obhut.console.web import checked_form, redirect
 
 router = APIRouter(prefix="/console/staff", include_in_schema=False)
 DONE = {
@@ -31,10 +31,9 @@ async def _page(
     staff = await desk.api.get(desk.at("/staff"))
     policy = await desk.api.get(desk.at("/policy"))
     rules = sorted(policy["rules"], key=lambda r: (r["role"], r["target"], r["purpose"]))
-    return render(
-        request, "console/staff/index.html", problem.status if problem else 200, desk=desk, staff=staff,
-        policy=policy, rules=rules, permissions=[p.value for p in Permission], flash=flash(DONE, done),
-        error=said(problem) if problem else "", failed=form, values=values or {},
+    return page(
+        request, "console/staff/index.html", problem, desk=desk, staff=staff, policy=policy, rules=rules,
+        permissions=[p.value for p in Permission], flash=flash(DONE, done), failed=form, values=values or {},
     )  # fmt: skip
 
 

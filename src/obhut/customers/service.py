@@ -20,7 +20,7 @@ from obhut.customers.models import Customer
 from obhut.customers.rules import FIELDS, Card, Kind
 from obhut.kit import bulk
 from obhut.kit.clock import now, today
-from obhut.kit.errors import ConflictError, FieldErrors, ForbiddenError, NotFoundError
+from obhut.kit.errors import ConflictError, ForbiddenError, NotFoundError, invalid
 from obhut.kit.ids import is_valid_id, new_id
 from obhut.outbox import service as outbox
 from obhut.vault.errors import SubjectShreddedError
@@ -31,6 +31,7 @@ from obhut.workspaces import service as workspaces
 
 INPUT_ALIASES = {"card_number": "card"}
 LOOKUP_FIELDS = ("email", "phone", "iban", "card", "external_ref", "name")
+Match = tuple[Customer, SubjectCipher]  # a customer a lookup found, with the cipher that opens it
 
 
 @dataclass(frozen=True)
@@ -132,9 +133,7 @@ class CustomerService:
         customer = self._live(session, workspace_id, customer_id)
         merged = {**self._decrypt(keyring, customer).values, **changes}
         if not any(merged.get(name) for name in rules.IDENTIFYING):
-            errors = FieldErrors()
-            errors.add("family_name", rules.IDENTIFYING_MESSAGE, "required")
-            errors.raise_if_any()
+            raise invalid("family_name", rules.IDENTIFYING_MESSAGE, "required")
         self._ensure_unique_ref(session, keyring, changes.get("external_ref"), customer_id)
         for name, value in self.columns(keyring, keyring.subject(customer_id), changes).items():
             setattr(customer, name, value)
@@ -297,26 +296,25 @@ class CustomerService:
         """Exact match through a blind index, each match shown as the plan allows. A role may search only by
         a field it may at least see masked."""
         if field_name not in LOOKUP_FIELDS:
-            errors = FieldErrors()
-            errors.add(field_name, f"cannot look customers up by {field_name}; use one of {', '.join(LOOKUP_FIELDS)}")
-            errors.raise_if_any()
+            known = ", ".join(LOOKUP_FIELDS)
+            raise invalid(field_name, f"cannot look customers up by {field_name}; use one of {known}")
         if plan.decision("family_name" if field_name == "name" else field_name).effect is Effect.DENY:
             raise ForbiddenError(f"your role '{plan.role}' may not search customers by {field_name}")
         keyring = keyring or self._vault.open(session, workspace_id)
         if field_name == "name":
-            found = self._by_name(session, keyring, value)
+            found = self._by_name(session, keyring, value, plan)
         else:
             found = self._matches(session, keyring, field_name, value)
         return [self._decrypt_for(keyring, customer, cipher, plan) for customer, cipher in found]
 
-    def _by_name(self, session: Session, keyring: Keyring, term: Any) -> list[tuple[Customer, SubjectCipher]]:
-        """Through the family-name index, once per reading of the term; confirmed on the decrypted names."""
-        errors, searches = FieldErrors(), []
+    def _by_name(self, session: Session, keyring: Keyring, term: Any, plan: ReadPlan) -> list[Match]:
+        """Through the family-name index, once per reading of the term; confirmed on the decrypted names. For a
+        role that may not see given names the whole term is the family name: it cannot probe them."""
+        by_given = plan.decision("given_name").effect is not Effect.DENY
         try:
-            searches = rules.name_searches(term)
+            searches = rules.name_searches(term)[: None if by_given else 1]
         except rules.InvalidValueError as error:
-            errors.add("name", str(error))
-        errors.raise_if_any()
+            raise invalid("name", str(error)) from None
         candidates: dict[str, tuple[Customer, DataKey | None, list[rules.NameSearch]]] = {}
         for search in searches:
             digest = keyring.blind_index("family_name", search.family)
@@ -335,9 +333,7 @@ class CustomerService:
                 out.append((customer, cipher))
         return out
 
-    def _matches(
-        self, session: Session, keyring: Keyring, field_name: str, value: Any
-    ) -> list[tuple[Customer, SubjectCipher]]:
+    def _matches(self, session: Session, keyring: Keyring, field_name: str, value: Any) -> list[Match]:
         """Candidates from the blind index, confirmed on the decrypted field, so a truncated-hash collision
         never returns the wrong customer."""
         workspace_id = keyring.workspace_id

@@ -17,6 +17,9 @@ from typing import IO, Any, Self
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from obhut.audit import service as audit
+from obhut.audit.rules import action
+from obhut.audit.service import Context, Event
 from obhut.customers import repository, rules
 from obhut.customers.service import CustomerService, canonical_input
 from obhut.kit.clock import today
@@ -247,6 +250,9 @@ def export_jsonl(
 # Indexes that can be computed again from the stored value (a card's index needs the full number, never kept).
 REINDEXED = [spec for spec in rules.FIELDS.values() if spec.index and spec.kind is not rules.Kind.CARD]
 _PAIRS = [(spec.name, spec.index or spec.name) for spec in REINDEXED]
+_READ = sorted(spec.name for spec in REINDEXED)  # what a reindex decrypts, for its log entries
+_CATEGORIES = sorted({spec.category.value for spec in REINDEXED})
+WORKER = Context("system:customers", "system", "local", "obhut-worker", "")
 
 
 def reindex(
@@ -256,10 +262,13 @@ def reindex(
     *,
     batch_size: int = 1000,
     progress: Callable[[int, int], None] | None = None,
+    context: Context = WORKER,
 ) -> int:
     """Fills the blind indexes customers lack although the field holds a value: an index that an upgrade added
     (the family name's) covers the customers stored before it. Batches commit on their own, so a rerun goes
-    on where a stop left off. Answers how many customers were indexed; `progress` gets (done, total)."""
+    on where a stop left off; each batch's decryptions are in the access log in its transaction (`context`:
+    who runs it). Answers how many customers were indexed; `progress` gets (done, total)."""
+    source = "cli" if context.actor.startswith("cli:") else "worker"
     with factory() as session:
         total = repository.count_unindexed(session, workspace_id, _PAIRS)
     done, after = 0, ""
@@ -276,6 +285,9 @@ def reindex(
                     if blob is not None and getattr(customer, column) is None:
                         value = rules.index_form(spec.kind, ciphers[customer.id].open(spec.name, blob).decode())
                         setattr(customer, column, keyring.blind_index(spec.index or spec.name, value))
+            reindexed = action(source, "customer", "reindex")
+            event = Event(reindexed, categories=_CATEGORIES, requested=_READ, count=len(rows))
+            audit.record(session, keyring, workspace_id, context, event)
             after, done = rows[-1].id, done + len(rows)
         if progress:
             progress(done, total)

@@ -96,3 +96,8 @@ class FieldErrors:
     def raise_if_any(self) -> None:
         if self.errors:
             raise ValidationFailedError(self.errors)
+
+
+def invalid(field_name: str, message: str, code: str = "invalid") -> ValidationFailedError:
+    """One field's problem, to raise where there is only ever one."""
+    return ValidationFailedError([FieldError(field_name, message, code)])

@@ -3,7 +3,6 @@ Changes need `rights:manage` and are in the access log."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime
 
 from fastapi import APIRouter, Request, Response, status
@@ -74,16 +73,6 @@ class ContractEndIn(BaseModel):
     ended_at: datetime | None = Field(description="When the contract ended; null while it runs")
 
 
-class BackupFileOut(BaseModel):
-    database: str
-    kind: str
-    revision: str | None
-    file: str
-    plaintext_size: int
-    sha256: str
-    chunks: int
-
-
 class BackupOut(BaseModel):
     folder: str = Field(description="The backup's folder, as `obhut backup verify|restore` take it")
     size: int = Field(description="Bytes on disk")
@@ -91,7 +80,7 @@ class BackupOut(BaseModel):
     created_at: datetime | None
     obhut_version: str | None
     provider: str | None
-    databases: list[BackupFileOut]
+    databases: list[backups.DatabaseFile]
     problem: str = Field(default="", description="Why the manifest could not be read; empty when it could")
 
     @classmethod
@@ -103,7 +92,7 @@ class BackupOut(BaseModel):
         return cls(
             folder=str(found.path), size=found.size, id=manifest.backup_id,
             created_at=datetime.fromisoformat(manifest.created_at), obhut_version=manifest.obhut_version,
-            provider=manifest.provider, databases=[BackupFileOut(**asdict(d)) for d in manifest.databases],
+            provider=manifest.provider, databases=list(manifest.databases),
         )  # fmt: skip
 
 
