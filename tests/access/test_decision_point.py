@@ -4,7 +4,7 @@ no reply ever holds more than the policy allows (a property test over generated 
 from __future__ import annotations
 
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -126,18 +126,18 @@ def _json(value: Any) -> Any:
 def test_a_denied_field_is_never_decrypted(container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
     """The support agent reading for billing: identity masked, financial revealed, notes denied."""
     opened: list[str] = []
-    original = SubjectCipher.open
+    original = SubjectCipher.open_fields
 
-    def spy(self: SubjectCipher, field: str, blob: bytes) -> bytes:
-        opened.append(field)
-        return original(self, field, blob)
+    def spy(self: SubjectCipher, fields: Sequence[str], blobs: Sequence[bytes]) -> list[bytes]:
+        opened.extend(fields)
+        return original(self, fields, blobs)
 
     service: CustomerService = container.customers
     with unit_of_work(container.sessions) as session:
         record = service.create(session, WORKSPACE, jane(notes="prefers e-mail", iban="DE89370400440532013000"))
         plan = container.policies.snapshot(session, WORKSPACE).policy.plan("support_agent", "billing")
         denied = {name for name, decision in plan.items() if decision.effect is Effect.DENY}
-        monkeypatch.setattr(SubjectCipher, "open", spy)
+        monkeypatch.setattr(SubjectCipher, "open_fields", spy)
         view = service.view(session, WORKSPACE, record.id, ReadPlan("support_agent", "billing", None, 1, plan))
     assert "notes" in denied
     assert opened

@@ -179,16 +179,16 @@ def lookup_customers(
     """Exact search by one key, sent in the body so that it stays out of URLs and server logs. A restricted
     customer (Art. 18) is found but shown masked, whatever the purpose."""
     field, value = body.key()
-    keyring = _keyring(request, session, workspace_id)
     search = (audit.search_kind(field), str(value))
     try:
-        views = _service(request).lookup(session, workspace_id, field, value, plan, keyring)
+        views = _service(request).lookup(session, workspace_id, field, value, plan)  # opens the keys with the rows
     except ForbiddenError:  # searching by a field the role may not see: the attempt is what matters
         denied = Event(audit.action("api", "customer", "search"), "denied", purpose=plan.purpose, ticket=plan.ticket)
         record_apart(
             request, workspace_id, replace(denied, search_kind=search[0], search_term=search[1]), trail.context
         )
         raise
+    keyring = _keyring(request, session, workspace_id)  # the one the lookup opened, in this transaction
     restricted = restrictions.held(session, workspace_id, [v.id for v in views]) if plan.purpose else set()
     if restricted:
         masked = policies(request).plan(session, principal, None, None)

@@ -4,12 +4,15 @@ import functools
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, bindparam, func, or_, select
+from sqlalchemy import ColumnElement, Row, Select, Table, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from obhut.customers.models import Customer
+from obhut.customers.rules import FIELDS
 from obhut.kit import bulk
+from obhut.vault import repository as vault_repository
 from obhut.vault.models import DataKey, KeyVersion
+from obhut.vault.rules import RootKey, WrappedDataKey
 
 _CUSTOMERS: Table = Customer.__table__  # type: ignore[assignment]
 
@@ -18,28 +21,68 @@ def get(session: Session, workspace_id: str, customer_id: str) -> Customer | Non
     return session.get(Customer, (workspace_id, customer_id))
 
 
-# The read of one customer with everything it needs in one round trip: the workspace's key versions (one row
-# each, ordered), the customer (or nothing) and its data key.
-_WITH_KEYS = (
-    select(KeyVersion, Customer, DataKey)
-    .outerjoin(Customer, (Customer.workspace_id == KeyVersion.workspace_id) & (Customer.id == bindparam("customer_id")))
-    .outerjoin(DataKey, (DataKey.workspace_id == Customer.workspace_id) & (DataKey.subject_id == Customer.id))
-    .where(KeyVersion.workspace_id == bindparam("workspace_id"))
-    .order_by(KeyVersion.version)
-)
+# Reads for showing customers take plain rows with the table's column names (`StoredCustomer`), not ORM objects,
+# straight from the session's connection: loading an ORM object costs more than the query itself on SQLite.
+# Each statement is built once.
+AnyRow = Row[*tuple[Any, ...]]
+StoredCustomer = Customer | AnyRow  # an ORM customer, or a plain row of (some of) the customers table's columns
+_ROOT_WIDTH, _DATA_KEY_WIDTH = len(vault_repository.ROOT_KEY_COLUMNS), len(vault_repository.DATA_KEY_COLUMNS)
+_VERSIONS: Table = KeyVersion.__table__  # type: ignore[assignment]
+_DATA_KEYS: Table = DataKey.__table__  # type: ignore[assignment]
+# What showing a customer needs (not the blind indexes): fewer columns to convert, and to send on PostgreSQL
+_SHOWN = [_CUSTOMERS.c[name] for name in ("id", *FIELDS, "created_at", "updated_at", "erased_at")]
+_HAS_DATA_KEY = (_DATA_KEYS.c.workspace_id == _CUSTOMERS.c.workspace_id) & (_DATA_KEYS.c.subject_id == _CUSTOMERS.c.id)
+
+LOOKUP_LIMIT = 50  # customers a lookup answers at most
+_JOINED_ROWS = 256  # rows of (version, customer) one round trip takes; more go the two-query way
+
+
+def _with_keys(match: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
+    """The workspace's key versions (a row each), each with the customers `match` finds and their data keys:
+    a read with everything it needs to decrypt in one round trip."""
+    return (
+        select(*vault_repository.ROOT_KEY_COLUMNS, *vault_repository.DATA_KEY_COLUMNS, *_SHOWN)
+        .select_from(_VERSIONS)
+        .outerjoin(_CUSTOMERS, (_CUSTOMERS.c.workspace_id == _VERSIONS.c.workspace_id) & match)
+        .outerjoin(_DATA_KEYS, _HAS_DATA_KEY)
+        .where(_VERSIONS.c.workspace_id == bindparam("workspace_id"))
+    )
+
+
+_WITH_KEYS = _with_keys(_CUSTOMERS.c.id == bindparam("customer_id"))
+
+
+def _data_key(row: AnyRow, start: int) -> WrappedDataKey | None:
+    fields = row[start : start + _DATA_KEY_WIDTH]
+    return None if fields[0] is None else WrappedDataKey(*fields)
+
+
+def _keys_and_customers(
+    rows: Sequence[AnyRow],
+) -> tuple[list[RootKey], list[tuple[StoredCustomer, WrappedDataKey | None]]]:
+    """Rows of `_with_keys`: the versions, oldest first, and the customers in id order, each once."""
+    versions: dict[int, RootKey] = {}
+    customers: dict[str, tuple[StoredCustomer, WrappedDataKey | None]] = {}
+    for row in rows:
+        if row.root_version not in versions:
+            versions[row.root_version] = RootKey(*row[:_ROOT_WIDTH])
+        if row.id is not None and row.id not in customers:
+            customers[row.id] = (row, _data_key(row, _ROOT_WIDTH))
+    return [versions[v] for v in sorted(versions)], [customers[c] for c in sorted(customers)]
 
 
 def get_with_keys(
     session: Session, workspace_id: str, customer_id: str
-) -> tuple[list[KeyVersion], tuple[Customer, DataKey | None] | None]:
+) -> tuple[list[RootKey], tuple[StoredCustomer, WrappedDataKey | None] | None]:
     """The workspace's key versions, and the customer with its data key (None if there is none)."""
-    rows = session.execute(_WITH_KEYS, {"workspace_id": workspace_id, "customer_id": customer_id}).all()
-    versions = [row[0] for row in rows]
-    customer = rows[0][1] if rows else None
-    return versions, None if customer is None else (customer, rows[0][2])
+    rows = session.connection().execute(_WITH_KEYS, {"workspace_id": workspace_id, "customer_id": customer_id}).all()
+    versions, found = _keys_and_customers(rows)
+    return versions, found[0] if found else None
 
 
-def by_index(session: Session, workspace_id: str, index: str, digest: bytes, limit: int = 50) -> list[Customer]:
+def by_index(
+    session: Session, workspace_id: str, index: str, digest: bytes, limit: int = LOOKUP_LIMIT
+) -> list[Customer]:
     column = getattr(Customer, f"{index}_index")
     # No ORDER BY in SQL: SQLite would then walk the primary key instead of the blind index.
     query = (
@@ -51,23 +94,43 @@ def by_index(session: Session, workspace_id: str, index: str, digest: bytes, lim
 
 
 @functools.cache
-def _by_index_with_data_keys(index: str, limit: int) -> Select[Customer, DataKey]:
-    column = getattr(Customer, f"{index}_index")
+def _by_index_with_data_keys(index: str, limit: int) -> Select[*tuple[Any, ...]]:
     return (
-        select(Customer, DataKey)
-        .outerjoin(DataKey, (DataKey.workspace_id == Customer.workspace_id) & (DataKey.subject_id == Customer.id))
-        .where(Customer.workspace_id == bindparam("workspace_id"), column == bindparam("digest"))
-        .where(Customer.erased_at.is_(None))
+        select(*vault_repository.DATA_KEY_COLUMNS, *_SHOWN)
+        .select_from(_CUSTOMERS)
+        .outerjoin(_DATA_KEYS, _HAS_DATA_KEY)
+        .where(_CUSTOMERS.c.workspace_id == bindparam("workspace_id"))
+        .where(_CUSTOMERS.c[f"{index}_index"] == bindparam("digest"), _CUSTOMERS.c.erased_at.is_(None))
         .limit(limit)
     )
 
 
 def by_index_with_data_keys(
-    session: Session, workspace_id: str, index: str, digest: bytes, limit: int = 50
-) -> list[tuple[Customer, DataKey | None]]:
+    session: Session, workspace_id: str, index: str, digest: bytes, limit: int = LOOKUP_LIMIT
+) -> list[tuple[StoredCustomer, WrappedDataKey | None]]:
     """Like `by_index`, with each customer's data key joined in (one round trip for a lookup)."""
-    found = session.execute(_by_index_with_data_keys(index, limit), {"workspace_id": workspace_id, "digest": digest})
-    return sorted(((c, dk) for c, dk in found), key=lambda pair: pair[0].id)
+    statement = _by_index_with_data_keys(index, limit)
+    found = session.connection().execute(statement, {"workspace_id": workspace_id, "digest": digest})
+    return sorted(((row, _data_key(row, 0)) for row in found), key=lambda pair: pair[0].id)
+
+
+@functools.cache
+def _by_index_with_keys(index: str) -> Select[*tuple[Any, ...]]:
+    live = _CUSTOMERS.c.erased_at.is_(None)
+    return _with_keys((_CUSTOMERS.c[f"{index}_index"] == bindparam("digest")) & live).limit(_JOINED_ROWS)
+
+
+def by_index_with_keys(
+    session: Session, workspace_id: str, index: str, digest: bytes
+) -> tuple[list[RootKey], list[tuple[StoredCustomer, WrappedDataKey | None]]] | None:
+    """`by_index_with_data_keys` and the workspace's key versions in one round trip; None where the index value
+    is too common for that (the caller reads the versions, then the first LOOKUP_LIMIT customers)."""
+    statement = _by_index_with_keys(index)
+    rows = session.connection().execute(statement, {"workspace_id": workspace_id, "digest": digest}).all()
+    if len(rows) == _JOINED_ROWS:
+        return None
+    versions, found = _keys_and_customers(rows)
+    return versions, found[:LOOKUP_LIMIT]
 
 
 def existing_index_values(session: Session, workspace_id: str, index: str, digests: Sequence[bytes]) -> set[bytes]:

@@ -3,8 +3,6 @@ Never commits: the caller's unit of work does."""
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from obhut.access.masks import Masker
 from obhut.access.rules import Effect, ReadPlan
-from obhut.customers import repository, rules
+from obhut.customers import columns, repository, rules
 from obhut.customers.models import Customer
 from obhut.customers.rules import FIELDS, Card, Kind
 from obhut.kit import bulk
@@ -25,13 +23,13 @@ from obhut.kit.ids import is_valid_id, new_id
 from obhut.outbox import service as outbox
 from obhut.vault.errors import SubjectShreddedError
 from obhut.vault.keyring import Keyring, SubjectCipher
-from obhut.vault.models import DataKey
+from obhut.vault.rules import WrappedDataKey
 from obhut.vault.service import Vault
 from obhut.workspaces import service as workspaces
 
 INPUT_ALIASES = {"card_number": "card"}
 LOOKUP_FIELDS = ("email", "phone", "iban", "card", "external_ref", "name")
-Match = tuple[Customer, SubjectCipher]  # a customer a lookup found, with the cipher that opens it
+Match = tuple[repository.StoredCustomer, SubjectCipher]  # a customer a lookup found, with the cipher that opens it
 
 
 @dataclass(frozen=True)
@@ -66,26 +64,6 @@ def canonical_input(raw: Mapping[str, Any]) -> dict[str, Any]:
     return {INPUT_ALIASES.get(key, key): value for key, value in raw.items()}
 
 
-# built once: json.dumps with options builds an encoder per call
-_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-
-
-def _encode(kind: Kind, value: Any) -> bytes:
-    if kind in (Kind.ADDRESS, Kind.CARD):
-        return _JSON.encode(value).encode()
-    return str(value).encode()
-
-
-def _decode(kind: Kind, blob: bytes) -> Any:
-    if kind in (Kind.ADDRESS, Kind.CARD):
-        return json.loads(blob)
-    return blob.decode()
-
-
-def card_token(index_digest: bytes) -> str:
-    return "tok_" + base64.b32encode(index_digest).decode().rstrip("=").lower()
-
-
 class CustomerService:
     def __init__(self, vault: Vault) -> None:
         self._vault = vault
@@ -101,7 +79,7 @@ class CustomerService:
     def columns(self, keyring: Keyring, cipher: SubjectCipher, values: Mapping[str, Any]) -> dict[str, Any]:
         """Ciphertext and blind-index columns for the given (normalised) values; None clears a field."""
         out: dict[str, Any] = {}
-        _fill_columns(out, keyring, cipher, values)
+        columns.fill(out, keyring, cipher, values)
         return out
 
     def add_many(self, session: Session, keyring: Keyring, batch: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -109,13 +87,13 @@ class CustomerService:
         ids = [new_id() for _ in batch]
         ciphers = keyring.new_subjects(ids)
         stamp = now()
-        blank = dict.fromkeys(_ALL_COLUMNS)
+        blank = dict.fromkeys(columns.ALL_COLUMNS)
         blank.update(workspace_id=keyring.workspace_id, created_at=stamp, updated_at=stamp)
         rows = []
         for customer_id, values in zip(ids, batch, strict=True):
             row = blank.copy()
             row["id"] = customer_id
-            _fill_columns(row, keyring, ciphers[customer_id], values)
+            columns.fill(row, keyring, ciphers[customer_id], values)
             rows.append(row)
         repository.insert_many(session, rows)
         return ids
@@ -172,7 +150,7 @@ class CustomerService:
                 session.execute(
                     update(Customer)
                     .where(Customer.workspace_id == workspace_id, Customer.id.in_(chunk))
-                    .values({**dict.fromkeys(_ALL_COLUMNS), "erased_at": at})
+                    .values({**dict.fromkeys(columns.ALL_COLUMNS), "erased_at": at})
                 )
         told = [(t.subject_id, {"erased_at": t.shredded_at.isoformat()}) for t in tombstones]
         outbox.emit_many(session, workspace_id, "customer.erased", told)
@@ -184,8 +162,8 @@ class CustomerService:
         customer = self._live(session, workspace_id, customer_id)
         for name in fields:
             setattr(customer, name, None)
-            if name in _INDEX_COLUMNS:
-                setattr(customer, _INDEX_COLUMNS[name], None)
+            if name in columns.INDEX_COLUMNS:
+                setattr(customer, columns.INDEX_COLUMNS[name], None)
         customer.updated_at = now()
         session.flush()
         outbox.emit(session, workspace_id, "customer.erased", customer_id=customer_id, data={"fields": sorted(fields)})
@@ -221,35 +199,44 @@ class CustomerService:
             raise SubjectShreddedError(customer_id, customer.erased_at)
         return customer
 
-    def _decrypt(self, keyring: Keyring, customer: Customer, cipher: SubjectCipher | None = None) -> CustomerRecord:
+    def _decrypt(
+        self, keyring: Keyring, customer: repository.StoredCustomer, cipher: SubjectCipher | None = None
+    ) -> CustomerRecord:
         cipher = cipher or keyring.subject(customer.id)
-        values = {}
-        for name, spec in FIELDS.items():
-            blob = getattr(customer, name)
-            values[name] = None if blob is None else _decode(spec.kind, cipher.open(name, blob))
+        values = dict.fromkeys(FIELDS)
+        blobs = {name: blob for name in FIELDS if (blob := getattr(customer, name)) is not None}
+        for name, plain in zip(blobs, cipher.open_fields(list(blobs), list(blobs.values())), strict=True):
+            values[name] = columns.decode(FIELDS[name].kind, plain)
         return CustomerRecord(customer.id, values, customer.created_at, customer.updated_at)
 
-    def _decrypt_for(self, keyring: Keyring, customer: Customer, cipher: SubjectCipher, plan: ReadPlan) -> CustomerView:
+    def _decrypt_for(
+        self, keyring: Keyring, customer: repository.StoredCustomer, cipher: SubjectCipher, plan: ReadPlan
+    ) -> CustomerView:
         """Decrypts only what the plan reveals or masks; a withheld field is never decrypted."""
-        masker = Masker(keyring.derived_key("mask-hash"))
+        decisions = {name: plan.decision(name) for name in FIELDS}
+        disclosure = {
+            name: "withheld" if d.effect is Effect.DENY else "revealed" if d.effect is Effect.REVEAL else "masked"
+            for name, d in decisions.items()
+        }
+        blobs = {
+            name: blob
+            for name, d in decisions.items()
+            if d.effect is not Effect.DENY and (blob := getattr(customer, name)) is not None
+        }
         values: dict[str, Any] = dict.fromkeys(FIELDS)
-        disclosure = {}
-        for name, spec in FIELDS.items():
-            decision = plan.decision(name)
-            blob = getattr(customer, name)
-            if decision.effect is Effect.DENY:
-                disclosure[name] = "withheld"
-                continue
-            disclosure[name] = "revealed" if decision.effect is Effect.REVEAL else "masked"
-            if blob is None:
-                continue
-            value = _decode(spec.kind, cipher.open(name, blob))
-            values[name] = value if decision.effect is Effect.REVEAL else masker(name, decision.mask, value)
+        masker: Masker | None = None  # made on the first masked value: most reads reveal or withhold
+        for name, plain in zip(blobs, cipher.open_fields(list(blobs), list(blobs.values())), strict=True):
+            value = columns.decode(FIELDS[name].kind, plain)
+            decision = decisions[name]
+            if decision.effect is not Effect.REVEAL:
+                masker = masker or Masker(keyring.derived_key("mask-hash"))
+                value = masker(name, decision.mask, value)
+            values[name] = value
         return CustomerView(customer.id, values, disclosure, customer.created_at, customer.updated_at)
 
     def _load(
         self, session: Session, workspace_id: str, customer_id: str, keyring: Keyring | None
-    ) -> tuple[Keyring, Customer, SubjectCipher]:
+    ) -> tuple[Keyring, repository.StoredCustomer, SubjectCipher]:
         """Customer, cipher and keyring (the caller's, or opened from the versions read in the same round trip)."""
         found_id = customer_id if is_valid_id(customer_id) else ""
         versions, found = repository.get_with_keys(session, workspace_id, found_id)
@@ -300,11 +287,11 @@ class CustomerService:
             raise invalid(field_name, f"cannot look customers up by {field_name}; use one of {known}")
         if plan.decision("family_name" if field_name == "name" else field_name).effect is Effect.DENY:
             raise ForbiddenError(f"your role '{plan.role}' may not search customers by {field_name}")
-        keyring = keyring or self._vault.open(session, workspace_id)
         if field_name == "name":
+            keyring = keyring or self._vault.open(session, workspace_id)
             found = self._by_name(session, keyring, value, plan)
         else:
-            found = self._matches(session, keyring, field_name, value)
+            keyring, found = self._matches(session, workspace_id, field_name, value, keyring)
         return [self._decrypt_for(keyring, customer, cipher, plan) for customer, cipher in found]
 
     def _by_name(self, session: Session, keyring: Keyring, term: Any, plan: ReadPlan) -> list[Match]:
@@ -315,7 +302,7 @@ class CustomerService:
             searches = rules.name_searches(term)[: None if by_given else 1]
         except rules.InvalidValueError as error:
             raise invalid("name", str(error)) from None
-        candidates: dict[str, tuple[Customer, DataKey | None, list[rules.NameSearch]]] = {}
+        candidates: dict[str, tuple[repository.StoredCustomer, WrappedDataKey | None, list[rules.NameSearch]]] = {}
         for search in searches:
             digest = keyring.blind_index("family_name", search.family)
             found = repository.by_index_with_data_keys(session, keyring.workspace_id, "family_name", digest)
@@ -333,32 +320,45 @@ class CustomerService:
                 out.append((customer, cipher))
         return out
 
-    def _matches(self, session: Session, keyring: Keyring, field_name: str, value: Any) -> list[Match]:
+    def _matches(
+        self, session: Session, workspace_id: str, field_name: str, value: Any, keyring: Keyring | None
+    ) -> tuple[Keyring, list[Match]]:
         """Candidates from the blind index, confirmed on the decrypted field, so a truncated-hash collision
         never returns the wrong customer."""
-        workspace_id = keyring.workspace_id
         normalised = self.validate(session, workspace_id, {field_name: value}, partial=True)[field_name]
         spec = FIELDS[field_name]
-        if isinstance(normalised, Card):
-            digest = keyring.blind_index("card", normalised.number)
-            expected: Any = card_token(digest)
-        else:
-            digest = keyring.blind_index(spec.index or field_name, rules.index_form(spec.kind, normalised))
-            expected = rules.index_form(spec.kind, normalised)
-        found = repository.by_index_with_data_keys(session, workspace_id, spec.index or field_name, digest)
+        index = spec.index or field_name
+        indexed = normalised.number if isinstance(normalised, Card) else rules.index_form(spec.kind, normalised)
+        keyring, digest, found = self._candidates(session, workspace_id, index, indexed, keyring)
+        expected = columns.card_token(digest) if isinstance(normalised, Card) else indexed
         ciphers = keyring.ciphers_for([c.id for c, _ in found], [dk for _, dk in found if dk is not None])
         out = []
         for customer, _ in found:
             cipher = ciphers[customer.id]
             blob = getattr(customer, field_name)
-            stored = None if blob is None else _decode(spec.kind, cipher.open(field_name, blob))
+            stored = None if blob is None else columns.decode(spec.kind, cipher.open(field_name, blob))
             if spec.kind is Kind.CARD:
                 matches = stored is not None and stored["token"] == expected
             else:
                 matches = rules.index_form(spec.kind, stored or "") == expected
             if matches:
                 out.append((customer, cipher))
-        return out
+        return keyring, out
+
+    def _candidates(
+        self, session: Session, workspace_id: str, index: str, indexed: str, keyring: Keyring | None
+    ) -> tuple[Keyring, bytes, list[tuple[repository.StoredCustomer, WrappedDataKey | None]]]:
+        """The customers the blind index finds, with their data keys. Without a keyring, the workspace's key
+        versions come in the same round trip, the index computed from the keys this process holds and confirmed
+        with the keyring opened from them (read again in the rare case it was not the right one)."""
+        if keyring is None and (guess := self._vault.guess_blind_index(workspace_id, index, indexed)) is not None:
+            joined = repository.by_index_with_keys(session, workspace_id, index, guess.digest)
+            keyring = self._vault.open(session, workspace_id, joined[0] if joined else None)
+            if joined is not None and keyring.confirms(guess):
+                return keyring, guess.digest, joined[1]
+        keyring = keyring or self._vault.open(session, workspace_id)
+        digest = keyring.blind_index(index, indexed)
+        return keyring, digest, repository.by_index_with_data_keys(session, workspace_id, index, digest)
 
     def records(self, session: Session, workspace_id: str, batch_size: int = 1000) -> Iterator[CustomerRecord]:
         keyring = self._vault.open(session, workspace_id)
@@ -366,31 +366,3 @@ class CustomerService:
             ciphers = keyring.subjects([c.id for c in rows])
             for customer in rows:
                 yield self._decrypt(keyring, customer, ciphers[customer.id])
-
-
-_INDEX_COLUMNS = {spec.name: f"{spec.index}_index" for spec in FIELDS.values() if spec.index}
-_ALL_COLUMNS = [*FIELDS, *_INDEX_COLUMNS.values()]
-
-
-def _fill_columns(out: dict[str, Any], keyring: Keyring, cipher: SubjectCipher, values: Mapping[str, Any]) -> None:
-    """`CustomerService.columns` written into `out`, so that a bulk insert fills each row in place."""
-    names: list[str] = []
-    plaintexts: list[bytes] = []
-    for name, value in values.items():
-        spec = FIELDS[name]
-        index_column = _INDEX_COLUMNS.get(name)
-        if value is None:
-            out[name] = None
-            if index_column:
-                out[index_column] = None
-            continue
-        stored = value
-        if isinstance(value, Card):
-            digest = keyring.blind_index("card", value.number)
-            out["card_index"] = digest
-            stored = {"token": card_token(digest), "brand": value.brand, "last4": value.last4}
-        elif index_column and spec.index:
-            out[index_column] = keyring.blind_index(spec.index, rules.index_form(spec.kind, value))
-        names.append(name)
-        plaintexts.append(stored.encode() if isinstance(stored, str) else _encode(spec.kind, stored))
-    out.update(zip(names, cipher.seal_fields(names, plaintexts), strict=True))

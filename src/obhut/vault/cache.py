@@ -20,6 +20,7 @@ class KeyCache:
     def __init__(self, ttl_seconds: float) -> None:
         self._ttl = ttl_seconds
         self._entries: dict[tuple[str, int], _Entry] = {}
+        self._newest: dict[str, int] = {}  # the newest version held, by workspace
         self._lock = threading.Lock()
 
     def get(self, workspace_id: str, version: int) -> dict[SecretId, bytes] | None:
@@ -31,11 +32,18 @@ class KeyCache:
     def put(self, workspace_id: str, version: int, secrets: dict[SecretId, bytes]) -> None:
         with self._lock:
             self._entries[(workspace_id, version)] = _Entry(time.monotonic() + self._ttl, secrets)
+            self._newest[workspace_id] = max(version, self._newest.get(workspace_id, version))
+
+    def newest(self, workspace_id: str) -> dict[SecretId, bytes] | None:
+        """The secrets of the newest version of the workspace held here (if not expired)."""
+        version = self._newest.get(workspace_id)
+        return None if version is None else self.get(workspace_id, version)
 
     def drop(self, workspace_id: str) -> None:
         with self._lock:
             for key in [k for k in self._entries if k[0] == workspace_id]:
                 del self._entries[key]
+            self._newest.pop(workspace_id, None)
 
     def __repr__(self) -> str:
         return f"KeyCache({len(self._entries)} versions)"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -11,8 +13,7 @@ from obhut.kit.errors import ObhutError
 from obhut.vault import repository, rules
 from obhut.vault.cipher import BlindIndexer, DecryptionError, Sealer, Signer, new_key
 from obhut.vault.errors import KeyRevokedError, SubjectShreddedError, WorkspaceKeysMissingError
-from obhut.vault.models import DataKey, KeyVersion
-from obhut.vault.rules import SecretKind, VersionState
+from obhut.vault.rules import RootKey, SecretKind, VersionState, WrappedDataKey
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -23,6 +24,16 @@ if TYPE_CHECKING:
 class IntegrityError(ObhutError):
     kind = "integrity"
     title = "Stored data does not authenticate"
+
+
+@dataclass(frozen=True, slots=True)
+class IndexGuess:
+    """A blind index computed before the workspace's key versions were read (see `Vault.guess_blind_index`),
+    with the index key it came from, so that the keyring opened afterwards can confirm it cheaply."""
+
+    index_name: str
+    key: bytes = field(repr=False)
+    digest: bytes = field(repr=False)
 
 
 class SubjectCipher:
@@ -49,20 +60,28 @@ class SubjectCipher:
         return self._sealer.seal_many(plaintexts, [prefix + rules.field_aad_suffix(f, version) for f in fields])
 
     def open(self, field: str, blob: bytes) -> bytes:
-        try:
-            return self._sealer.open(blob, self._aad(field))
-        except DecryptionError as error:
-            raise IntegrityError(
-                f"field '{field}' of customer {self.subject_id} does not authenticate: it was altered or "
-                "moved in the database"
-            ) from error
+        return self.open_fields([field], [blob])[0]
+
+    def open_fields(self, fields: Sequence[str], blobs: Sequence[bytes]) -> list[bytes]:
+        """`open` for several fields of this customer at once (a read of the record)."""
+        prefix, version, opener = self._prefix, self.data_key_version, self._sealer.open
+        out = []
+        for name, blob in zip(fields, blobs, strict=True):
+            try:
+                out.append(opener(blob, prefix + rules.field_aad_suffix(name, version)))
+            except DecryptionError as error:
+                raise IntegrityError(
+                    f"field '{name}' of customer {self.subject_id} does not authenticate: it was altered or "
+                    "moved in the database"
+                ) from error
+        return out
 
     def __repr__(self) -> str:
         return f"SubjectCipher({self.workspace_id!r}, {self.subject_id!r})"
 
 
 class Keyring:
-    def __init__(self, vault: Vault, session: Session, workspace_id: str, versions: list[KeyVersion]) -> None:
+    def __init__(self, vault: Vault, session: Session, workspace_id: str, versions: Sequence[RootKey]) -> None:
         if not versions:
             raise WorkspaceKeysMissingError(workspace_id)
         revoked = next((v for v in versions if v.revoked_at is not None), None)
@@ -85,6 +104,10 @@ class Keyring:
         if indexer is None:
             indexer = self._indexers[index_name] = BlindIndexer(self._vault.index_key(self.active, index_name))
         return indexer(normalised)
+
+    def confirms(self, guess: IndexGuess) -> bool:
+        """Whether the guess used this workspace's index key (and so its digest is the one to look up)."""
+        return hmac.compare_digest(self._vault.index_key(self.active, guess.index_name), guess.key)
 
     def derived_key(self, name: str) -> bytes:
         """A workspace key for one use (masking digests, sealing staff secrets), derived from the index root."""
@@ -147,7 +170,7 @@ class Keyring:
             return {s: self._ciphers[s] for s in subject_ids}
         return self.ciphers_for(subject_ids, repository.data_keys(self._session, self.workspace_id, subject_ids))
 
-    def ciphers_for(self, subject_ids: Sequence[str], data_keys: Sequence[DataKey]) -> dict[str, SubjectCipher]:
+    def ciphers_for(self, subject_ids: Sequence[str], data_keys: Sequence[WrappedDataKey]) -> dict[str, SubjectCipher]:
         """Like `subjects`, with the data key rows already loaded (e.g. joined to the customer's row)."""
         found = {dk.subject_id: dk for dk in data_keys}
         ciphers = {}

@@ -4,24 +4,47 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Label, Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from obhut.kit import bulk
 from obhut.vault.models import DataKey, KeyVersion, ShardGeneration, ShreddedSubject, WrappedSecret
-from obhut.vault.rules import VersionState
+from obhut.vault.rules import RootKey, VersionState, WrappedDataKey
 
 _DATA_KEYS: Table = DataKey.__table__  # type: ignore[assignment]
+_VERSIONS: Table = KeyVersion.__table__  # type: ignore[assignment]
 
+# The hot reads take plain rows, not ORM objects: loading an ORM object costs more than the query on SQLite.
+ROOT_KEY_COLUMNS: list[Label[Any]] = [_VERSIONS.c[name].label(f"root_{name}") for name in RootKey.__dataclass_fields__]
+DATA_KEY_COLUMNS: list[Label[Any]] = [
+    _DATA_KEYS.c[name].label(f"data_key_{name}") for name in WrappedDataKey.__dataclass_fields__
+]
 
 # Built once: this runs on every request (Vault.open), and building a statement costs more than running it.
+_ROOT_KEYS = (
+    select(*ROOT_KEY_COLUMNS).where(_VERSIONS.c.workspace_id == bindparam("workspace_id")).order_by(_VERSIONS.c.version)
+)
 _KEY_VERSIONS = (
     select(KeyVersion).where(KeyVersion.workspace_id == bindparam("workspace_id")).order_by(KeyVersion.version)
 )
 
 
+def root_keys(session: Session, workspace_id: str) -> list[RootKey]:
+    """The workspace's key versions, oldest first, as a keyring reads them."""
+    return [RootKey(*row) for row in session.connection().execute(_ROOT_KEYS, {"workspace_id": workspace_id})]
+
+
 def key_versions(session: Session, workspace_id: str) -> list[KeyVersion]:
+    """The workspace's key versions as ORM objects, for changing them."""
     return list(session.scalars(_KEY_VERSIONS, {"workspace_id": workspace_id}))
+
+
+def set_version_state(session: Session, workspace_id: str, version: int, state: VersionState) -> None:
+    session.execute(
+        update(KeyVersion)
+        .where(KeyVersion.workspace_id == workspace_id, KeyVersion.version == version)
+        .values(state=state.value)
+    )
 
 
 def workspaces_rotating(session: Session) -> list[str]:
@@ -37,9 +60,10 @@ def shard_generations(session: Session, workspace_id: str, version: int) -> dict
     return {int(shard): int(generation) for shard, generation in session.execute(query)}
 
 
-def data_keys(session: Session, workspace_id: str, subject_ids: Sequence[str]) -> list[DataKey]:
-    query = select(DataKey).where(DataKey.workspace_id == workspace_id, DataKey.subject_id.in_(subject_ids))
-    return list(session.scalars(query))
+def data_keys(session: Session, workspace_id: str, subject_ids: Sequence[str]) -> list[WrappedDataKey]:
+    table = _DATA_KEYS.c
+    query = select(*DATA_KEY_COLUMNS).where(table.workspace_id == workspace_id, table.subject_id.in_(subject_ids))
+    return [WrappedDataKey(*row) for row in session.execute(query)]
 
 
 def data_keys_in_shard(session: Session, workspace_id: str, version: int, shard: int) -> list[DataKey]:

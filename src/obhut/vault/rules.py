@@ -16,6 +16,8 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 FIELD_FORMAT_V1 = 1
@@ -31,6 +33,32 @@ class VersionState(StrEnum):
 class SecretKind(StrEnum):
     SHARD = "shard"
     INDEX = "index"
+
+
+@dataclass(frozen=True, slots=True)
+class RootKey:
+    """One version of a workspace's root key as a keyring reads it: a plain value, read with the rows a request
+    needs (changes to a version go through the vault's repository)."""
+
+    workspace_id: str
+    version: int
+    provider: str
+    key_ref: str
+    state: str
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class WrappedDataKey:
+    """A customer's data key as stored: wrapped by shard key `shard` of root key `key_version`."""
+
+    workspace_id: str
+    subject_id: str
+    key_version: int
+    shard: int
+    generation: int
+    data_key_version: int
+    wrapped: bytes
 
 
 def root_key_ref(workspace_id: str, version: int) -> str:

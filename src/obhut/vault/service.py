@@ -14,11 +14,11 @@ from obhut.kit.db import after_commit, unit_of_work
 from obhut.kit.errors import ConfigurationError, ConflictError, NotFoundError
 from obhut.vault import repository, rules
 from obhut.vault.cache import KeyCache, SecretId
-from obhut.vault.cipher import Sealer, derive_key, new_key
-from obhut.vault.keyring import Keyring
+from obhut.vault.cipher import Sealer, blind_index, derive_key, new_key
+from obhut.vault.keyring import IndexGuess, Keyring
 from obhut.vault.models import DataKey, KeyVersion, ShardGeneration, ShreddedSubject, WrappedSecret
 from obhut.vault.ports import KeyProvider, WrapItem
-from obhut.vault.rules import SecretKind, VersionState
+from obhut.vault.rules import RootKey, SecretKind, VersionState
 
 INDEX_SECRET: SecretId = (SecretKind.INDEX.value, 0, 0)
 _KEYRINGS = "vault.keyrings"  # session.info: the keyrings opened in the current transaction, by workspace
@@ -34,6 +34,15 @@ def _forget_keyrings(session: Session, transaction: SessionTransaction) -> None:
     """A keyring lives as long as its transaction: the next one sees a revocation committed meanwhile."""
     if transaction.parent is None:
         session.info.pop(_KEYRINGS, None)
+
+
+def _index_key(secrets: dict[SecretId, bytes], index_name: str) -> bytes:
+    """The key of one blind index, derived from the version's index root key once and kept with its secrets."""
+    slot: SecretId = (f"index/{index_name}", 0, 0)
+    key = secrets.get(slot)
+    if key is None:
+        key = secrets[slot] = derive_key(secrets[INDEX_SECRET], rules.index_key_info(index_name))
+    return key
 
 
 @dataclass(frozen=True)
@@ -70,7 +79,7 @@ class Vault:
         return provider
 
     # --- reading ---------------------------------------------------------------------------------
-    def open(self, session: Session, workspace_id: str, versions: list[KeyVersion] | None = None) -> Keyring:
+    def open(self, session: Session, workspace_id: str, versions: Sequence[RootKey] | None = None) -> Keyring:
         """The workspace's keys for one transaction; raises if they are revoked. Opened once per transaction:
         a second call answers the same keyring (a change of the versions in it makes the next call read them
         again). `versions`: the key versions where the caller read them in its own query (with the row)."""
@@ -78,11 +87,11 @@ class Vault:
         found = opened.get(workspace_id)
         if found is None:
             if versions is None:
-                versions = repository.key_versions(session, workspace_id)
+                versions = repository.root_keys(session, workspace_id)
             found = opened[workspace_id] = Keyring(self, session, workspace_id, versions)
         return found
 
-    def unwrapped_secrets(self, version: KeyVersion, require: SecretId | None = None) -> dict[SecretId, bytes]:
+    def unwrapped_secrets(self, version: RootKey, require: SecretId | None = None) -> dict[SecretId, bytes]:
         secrets = self._cache.get(version.workspace_id, version.version)
         if secrets is None or (require is not None and require not in secrets):
             with self._keystore() as keystore:
@@ -98,13 +107,19 @@ class Vault:
             self._cache.put(version.workspace_id, version.version, secrets)
         return secrets
 
-    def index_key(self, version: KeyVersion, index_name: str) -> bytes:
-        secrets = self.unwrapped_secrets(version)
-        slot: SecretId = (f"index/{index_name}", 0, 0)
-        key = secrets.get(slot)
-        if key is None:
-            key = secrets[slot] = derive_key(secrets[INDEX_SECRET], rules.index_key_info(index_name))
-        return key
+    def index_key(self, version: RootKey, index_name: str) -> bytes:
+        return _index_key(self.unwrapped_secrets(version), index_name)
+
+    def guess_blind_index(self, workspace_id: str, index_name: str, normalised: str) -> IndexGuess | None:
+        """The blind index of a value from the keys this process already holds, before the workspace's versions
+        are read (None if it holds none): a guess, which the caller confirms with the keyring it then opens. The
+        index key is the same in every version of a workspace, so it is right unless the workspace's keys were
+        provisioned anew meanwhile; a lookup then reads again with the right one."""
+        secrets = self._cache.newest(workspace_id)
+        if secrets is None or INDEX_SECRET not in secrets:
+            return None
+        key = _index_key(secrets, index_name)
+        return IndexGuess(index_name, key, blind_index(key, normalised))
 
     # --- provisioning and rotation ------------------------------------------------------------------
     def provision(
@@ -170,7 +185,7 @@ class Vault:
         session.flush()
         return row
 
-    def rewrap(self, keyring: Keyring, rows: Sequence[DataKey], target: KeyVersion, session: Session) -> int:
+    def rewrap(self, keyring: Keyring, rows: Sequence[DataKey], target: RootKey, session: Session) -> int:
         """Move data keys to the target version's shard keys (a rotation step). The data keys themselves,
         and so every encrypted field, stay as they are."""
         generations = repository.shard_generations(session, keyring.workspace_id, target.version)
@@ -213,6 +228,7 @@ class Vault:
         revoked_at = now()
         for version in versions:
             version.revoked_at = version.revoked_at or revoked_at
+        session.flush()  # keyrings read the versions as plain rows: the rest of this transaction sees it
         self._cache.drop(workspace_id)
         return versions
 
@@ -222,6 +238,7 @@ class Vault:
         for version in versions:
             self.provider(version.provider).enable(version.key_ref)
             version.revoked_at = None
+        session.flush()
         self._cache.drop(workspace_id)
         return versions
 
@@ -278,7 +295,7 @@ class Vault:
             done.update((s, ShreddedSubject(workspace_id=workspace_id, subject_id=s, shredded_at=stamp)) for s in todo)
         return [done[s] for s in subject_ids]
 
-    def _move_shards(self, session: Session, version: KeyVersion, leaving: set[str]) -> None:
+    def _move_shards(self, session: Session, version: RootKey, leaving: set[str]) -> None:
         """Give each shard in `version` that a leaving subject sits in a new generation, and re-wrap its
         other members under it; the old generations are destroyed once the move has committed."""
         workspace_id, shard_kind = version.workspace_id, SecretKind.SHARD
@@ -323,7 +340,7 @@ class Vault:
         repository.set_shard_generations(session, workspace_id, version.version, moved)
         after_commit(session, lambda: self._destroy_below(version, moved))
 
-    def _destroy_below(self, version: KeyVersion, moved: Mapping[int, int]) -> None:
+    def _destroy_below(self, version: RootKey, moved: Mapping[int, int]) -> None:
         with unit_of_work(self._keystore) as keystore:
             for shard, generation in moved.items():
                 repository.delete_secrets(

@@ -75,7 +75,7 @@ def begin(
     active, target = keyring.active, keyring.active.version + 1
     index_secret = vault.unwrapped_secrets(active)[INDEX_SECRET]
     vault.create_version(session, workspace_id, target, active.provider, imported_key, index_secret)
-    active.state = VersionState.RETIRING.value
+    repository.set_version_state(session, workspace_id, active.version, VersionState.RETIRING)
     return [active.version], target, False
 
 
