@@ -23,7 +23,7 @@ from obhut.audit.service import Context, Event
 from obhut.customers import repository, rules
 from obhut.customers.service import CustomerService, canonical_input
 from obhut.kit.clock import today
-from obhut.kit.db import unit_of_work
+from obhut.kit.db import plan_afresh, unit_of_work
 from obhut.kit.errors import ValidationFailedError
 from obhut.vault.errors import KeyRevokedError
 from obhut.vault.service import Vault
@@ -188,6 +188,7 @@ def _store(
     """Encrypt and insert one batch in its own transaction; returns (imported, duplicates)."""
     duplicates = 0
     with unit_of_work(factory) as session:
+        plan_afresh(session)  # each batch makes the tables bigger than the plans of the batch before knew
         keyring = vault.open(session, workspace_id)
         keyed = []
         for line, values in batch:
