@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import event, update
 
 from obhut.container import Container
-from obhut.customers.repository import LOOKUP_LIMIT
+from obhut.customers.repository import LOOKUP_LIMIT, ShownCustomer
+from obhut.customers.rules import FIELDS
 from obhut.kit.clock import now
 from obhut.kit.db import unit_of_work
 from obhut.vault.errors import KeyRevokedError
@@ -92,3 +93,10 @@ def test_a_value_shared_by_very_many_answers_the_first_of_them(container: Contai
     found = _lookup(container, "family@example.com")
     assert len(found) == len(set(found)) == LOOKUP_LIMIT
     assert set(found) <= set(ids)
+
+
+def test_a_shown_customer_carries_every_field() -> None:
+    """The read's own row type lists the fields by hand: a new field must be added there too."""
+    assert set(FIELDS) <= set(ShownCustomer._fields)
+    assert "id" in ShownCustomer._fields
+    assert not [name for name in ShownCustomer._fields if name.endswith("_index")]  # never the blind indexes

@@ -7,7 +7,7 @@ import hashlib
 import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any
 
@@ -234,6 +234,9 @@ def parse_rules(
     return out
 
 
+_DISCLOSED = {Effect.REVEAL: "revealed", Effect.MASK: "masked", Effect.DENY: "withheld"}
+
+
 @dataclass(frozen=True)
 class ReadPlan:
     """What one read may return, decided before anything is decrypted: field -> reveal, mask or deny."""
@@ -244,9 +247,20 @@ class ReadPlan:
     policy_version: int
     decisions: Mapping[str, FieldDecision]
     break_glass: bool = False
+    _disclosures: dict[tuple[str, ...], dict[str, str]] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     def decision(self, field: str) -> FieldDecision:
         return self.decisions.get(field, DENIED)
+
+    def disclosure(self, fields: tuple[str, ...]) -> dict[str, str]:
+        """Each of `fields` as this plan shows it: revealed, masked or withheld (worked out once per plan, for
+        the many records one read may show). The caller gets it to read, not to change."""
+        found = self._disclosures.get(fields)
+        if found is None:
+            found = self._disclosures[fields] = {name: _DISCLOSED[self.decision(name).effect] for name in fields}
+        return found
 
     def readable(self) -> list[str]:
         """Fields the read may decrypt (revealed or masked); denied fields are never decrypted."""

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator, Sequence
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Row, Select, Table, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from obhut.customers.models import Customer
-from obhut.customers.rules import FIELDS
 from obhut.kit import bulk
 from obhut.vault import repository as vault_repository
 from obhut.vault.models import DataKey, KeyVersion
@@ -21,17 +21,36 @@ def get(session: Session, workspace_id: str, customer_id: str) -> Customer | Non
     return session.get(Customer, (workspace_id, customer_id))
 
 
-# Reads for showing customers take plain rows with the table's column names (`StoredCustomer`), not ORM objects,
-# straight from the session's connection: loading an ORM object costs more than the query itself on SQLite.
-# Each statement is built once.
+class ShownCustomer(NamedTuple):
+    """A customer as reads for showing take it: the encrypted fields and the dates, not the blind indexes. A
+    plain tuple, not an ORM object (loading one of those costs more than the query itself on SQLite)."""
+
+    id: str
+    external_ref: bytes | None
+    given_name: bytes | None
+    family_name: bytes | None
+    birth_date: bytes | None
+    email: bytes | None
+    phone: bytes | None
+    postal_address: bytes | None
+    iban: bytes | None
+    card: bytes | None
+    notes: bytes | None
+    created_at: datetime
+    updated_at: datetime
+    erased_at: datetime | None
+
+
+# The reads below go straight to the session's connection, each statement built once.
+StoredCustomer = Customer | ShownCustomer
+Found = tuple[ShownCustomer, WrappedDataKey | None]  # a customer a read found, with its data key if it has one
 AnyRow = Row[*tuple[Any, ...]]
-StoredCustomer = Customer | AnyRow  # an ORM customer, or a plain row of (some of) the customers table's columns
-_ROOT_WIDTH, _DATA_KEY_WIDTH = len(vault_repository.ROOT_KEY_COLUMNS), len(vault_repository.DATA_KEY_COLUMNS)
 _VERSIONS: Table = KeyVersion.__table__  # type: ignore[assignment]
 _DATA_KEYS: Table = DataKey.__table__  # type: ignore[assignment]
-# What showing a customer needs (not the blind indexes): fewer columns to convert, and to send on PostgreSQL
-_SHOWN = [_CUSTOMERS.c[name] for name in ("id", *FIELDS, "created_at", "updated_at", "erased_at")]
+_SHOWN = [_CUSTOMERS.c[name] for name in ShownCustomer._fields]
 _HAS_DATA_KEY = (_DATA_KEYS.c.workspace_id == _CUSTOMERS.c.workspace_id) & (_DATA_KEYS.c.subject_id == _CUSTOMERS.c.id)
+_ROOT_WIDTH, _DATA_KEY_WIDTH = len(vault_repository.ROOT_KEY_COLUMNS), len(vault_repository.DATA_KEY_COLUMNS)
+_VERSION_AT = list(RootKey.__dataclass_fields__).index("version")
 
 LOOKUP_LIMIT = 50  # customers a lookup answers at most
 _JOINED_ROWS = 256  # rows of (version, customer) one round trip takes; more go the two-query way
@@ -52,28 +71,28 @@ def _with_keys(match: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
 _WITH_KEYS = _with_keys(_CUSTOMERS.c.id == bindparam("customer_id"))
 
 
-def _data_key(row: AnyRow, start: int) -> WrappedDataKey | None:
-    fields = row[start : start + _DATA_KEY_WIDTH]
-    return None if fields[0] is None else WrappedDataKey(*fields)
+def _found(row: AnyRow, start: int) -> Found:
+    """The data key columns from `start`, then the customer's."""
+    data_key = row[start : start + _DATA_KEY_WIDTH]
+    return ShownCustomer._make(row[start + _DATA_KEY_WIDTH :]), None if data_key[0] is None else WrappedDataKey(
+        *data_key
+    )
 
 
-def _keys_and_customers(
-    rows: Sequence[AnyRow],
-) -> tuple[list[RootKey], list[tuple[StoredCustomer, WrappedDataKey | None]]]:
+def _keys_and_customers(rows: Sequence[AnyRow]) -> tuple[list[RootKey], list[Found]]:
     """Rows of `_with_keys`: the versions, oldest first, and the customers in id order, each once."""
     versions: dict[int, RootKey] = {}
-    customers: dict[str, tuple[StoredCustomer, WrappedDataKey | None]] = {}
+    customers: dict[str, Found] = {}
     for row in rows:
-        if row.root_version not in versions:
-            versions[row.root_version] = RootKey(*row[:_ROOT_WIDTH])
-        if row.id is not None and row.id not in customers:
-            customers[row.id] = (row, _data_key(row, _ROOT_WIDTH))
+        if row[_VERSION_AT] not in versions:
+            versions[row[_VERSION_AT]] = RootKey(*row[:_ROOT_WIDTH])
+        customer_id = row[_ROOT_WIDTH + _DATA_KEY_WIDTH]
+        if customer_id is not None and customer_id not in customers:
+            customers[customer_id] = _found(row, _ROOT_WIDTH)
     return [versions[v] for v in sorted(versions)], [customers[c] for c in sorted(customers)]
 
 
-def get_with_keys(
-    session: Session, workspace_id: str, customer_id: str
-) -> tuple[list[RootKey], tuple[StoredCustomer, WrappedDataKey | None] | None]:
+def get_with_keys(session: Session, workspace_id: str, customer_id: str) -> tuple[list[RootKey], Found | None]:
     """The workspace's key versions, and the customer with its data key (None if there is none)."""
     rows = session.connection().execute(_WITH_KEYS, {"workspace_id": workspace_id, "customer_id": customer_id}).all()
     versions, found = _keys_and_customers(rows)
@@ -107,11 +126,11 @@ def _by_index_with_data_keys(index: str, limit: int) -> Select[*tuple[Any, ...]]
 
 def by_index_with_data_keys(
     session: Session, workspace_id: str, index: str, digest: bytes, limit: int = LOOKUP_LIMIT
-) -> list[tuple[StoredCustomer, WrappedDataKey | None]]:
+) -> list[Found]:
     """Like `by_index`, with each customer's data key joined in (one round trip for a lookup)."""
     statement = _by_index_with_data_keys(index, limit)
     found = session.connection().execute(statement, {"workspace_id": workspace_id, "digest": digest})
-    return sorted(((row, _data_key(row, 0)) for row in found), key=lambda pair: pair[0].id)
+    return sorted((_found(row, 0) for row in found), key=lambda pair: pair[0].id)
 
 
 @functools.cache
@@ -122,7 +141,7 @@ def _by_index_with_keys(index: str) -> Select[*tuple[Any, ...]]:
 
 def by_index_with_keys(
     session: Session, workspace_id: str, index: str, digest: bytes
-) -> tuple[list[RootKey], list[tuple[StoredCustomer, WrappedDataKey | None]]] | None:
+) -> tuple[list[RootKey], list[Found]] | None:
     """`by_index_with_data_keys` and the workspace's key versions in one round trip; None where the index value
     is too common for that (the caller reads the versions, then the first LOOKUP_LIMIT customers)."""
     statement = _by_index_with_keys(index)

@@ -28,8 +28,9 @@ from obhut.vault.service import Vault
 from obhut.workspaces import service as workspaces
 
 INPUT_ALIASES = {"card_number": "card"}
+FIELD_NAMES = tuple(FIELDS)
 LOOKUP_FIELDS = ("email", "phone", "iban", "card", "external_ref", "name")
-Match = tuple[repository.StoredCustomer, SubjectCipher]  # a customer a lookup found, with the cipher that opens it
+Match = tuple[repository.ShownCustomer, SubjectCipher]  # a customer a lookup found, with the cipher that opens it
 
 
 @dataclass(frozen=True)
@@ -213,26 +214,21 @@ class CustomerService:
         self, keyring: Keyring, customer: repository.StoredCustomer, cipher: SubjectCipher, plan: ReadPlan
     ) -> CustomerView:
         """Decrypts only what the plan reveals or masks; a withheld field is never decrypted."""
-        decisions = {name: plan.decision(name) for name in FIELDS}
-        disclosure = {
-            name: "withheld" if d.effect is Effect.DENY else "revealed" if d.effect is Effect.REVEAL else "masked"
-            for name, d in decisions.items()
-        }
+        disclosure = plan.disclosure(FIELD_NAMES)
         blobs = {
             name: blob
-            for name, d in decisions.items()
-            if d.effect is not Effect.DENY and (blob := getattr(customer, name)) is not None
+            for name, shown in disclosure.items()
+            if shown != "withheld" and (blob := getattr(customer, name)) is not None
         }
         values: dict[str, Any] = dict.fromkeys(FIELDS)
         masker: Masker | None = None  # made on the first masked value: most reads reveal or withhold
         for name, plain in zip(blobs, cipher.open_fields(list(blobs), list(blobs.values())), strict=True):
             value = columns.decode(FIELDS[name].kind, plain)
-            decision = decisions[name]
-            if decision.effect is not Effect.REVEAL:
+            if disclosure[name] == "masked":
                 masker = masker or Masker(keyring.derived_key("mask-hash"))
-                value = masker(name, decision.mask, value)
+                value = masker(name, plan.decision(name).mask, value)
             values[name] = value
-        return CustomerView(customer.id, values, disclosure, customer.created_at, customer.updated_at)
+        return CustomerView(customer.id, values, dict(disclosure), customer.created_at, customer.updated_at)
 
     def _load(
         self, session: Session, workspace_id: str, customer_id: str, keyring: Keyring | None
@@ -302,7 +298,7 @@ class CustomerService:
             searches = rules.name_searches(term)[: None if by_given else 1]
         except rules.InvalidValueError as error:
             raise invalid("name", str(error)) from None
-        candidates: dict[str, tuple[repository.StoredCustomer, WrappedDataKey | None, list[rules.NameSearch]]] = {}
+        candidates: dict[str, tuple[repository.ShownCustomer, WrappedDataKey | None, list[rules.NameSearch]]] = {}
         for search in searches:
             digest = keyring.blind_index("family_name", search.family)
             found = repository.by_index_with_data_keys(session, keyring.workspace_id, "family_name", digest)
@@ -347,7 +343,7 @@ class CustomerService:
 
     def _candidates(
         self, session: Session, workspace_id: str, index: str, indexed: str, keyring: Keyring | None
-    ) -> tuple[Keyring, bytes, list[tuple[repository.StoredCustomer, WrappedDataKey | None]]]:
+    ) -> tuple[Keyring, bytes, list[repository.Found]]:
         """The customers the blind index finds, with their data keys. Without a keyring, the workspace's key
         versions come in the same round trip, the index computed from the keys this process holds and confirmed
         with the keyring opened from them (read again in the rare case it was not the right one)."""
