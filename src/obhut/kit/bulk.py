@@ -41,7 +41,7 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     values = _bound(rows, names, connection.dialect, table)
     if connection.dialect.name == "sqlite":
         _sqlite_insert(connection, table, names, values)
-    elif connection.dialect.driver == "psycopg":
+    elif connection.dialect.driver == "psycopg" and len(values) > 1:  # COPY takes a round trip more than INSERT
         _copy(connection, table, names, values)
     else:
         connection.execute(table.insert(), [dict(zip(names, row, strict=True)) for row in values])
