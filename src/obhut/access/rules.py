@@ -262,10 +262,6 @@ class ReadPlan:
             found = self._disclosures[fields] = {name: _DISCLOSED[self.decision(name).effect] for name in fields}
         return found
 
-    def readable(self) -> list[str]:
-        """Fields the read may decrypt (revealed or masked); denied fields are never decrypted."""
-        return [name for name, d in self.decisions.items() if d.effect is not Effect.DENY]
-
     def outcome(self) -> str:
         effects = {d.effect for d in self.decisions.values()}
         if Effect.REVEAL in effects:

@@ -40,6 +40,9 @@ class ShownCustomer(NamedTuple):
     updated_at: datetime
     erased_at: datetime | None
 
+    def __repr__(self) -> str:
+        return f"ShownCustomer({self.id!r})"
+
 
 # The reads below go straight to the session's connection, each statement built once.
 StoredCustomer = Customer | ShownCustomer

@@ -204,10 +204,7 @@ class CustomerService:
         self, keyring: Keyring, customer: repository.StoredCustomer, cipher: SubjectCipher | None = None
     ) -> CustomerRecord:
         cipher = cipher or keyring.subject(customer.id)
-        values = dict.fromkeys(FIELDS)
-        blobs = {name: blob for name in FIELDS if (blob := getattr(customer, name)) is not None}
-        for name, plain in zip(blobs, cipher.open_fields(list(blobs), list(blobs.values())), strict=True):
-            values[name] = columns.decode(FIELDS[name].kind, plain)
+        values = dict.fromkeys(FIELDS) | columns.opened(cipher, customer, FIELDS)
         return CustomerRecord(customer.id, values, customer.created_at, customer.updated_at)
 
     def _decrypt_for(
@@ -215,19 +212,13 @@ class CustomerService:
     ) -> CustomerView:
         """Decrypts only what the plan reveals or masks; a withheld field is never decrypted."""
         disclosure = plan.disclosure(FIELD_NAMES)
-        blobs = {
-            name: blob
-            for name, shown in disclosure.items()
-            if shown != "withheld" and (blob := getattr(customer, name)) is not None
-        }
-        values: dict[str, Any] = dict.fromkeys(FIELDS)
-        masker: Masker | None = None  # made on the first masked value: most reads reveal or withhold
-        for name, plain in zip(blobs, cipher.open_fields(list(blobs), list(blobs.values())), strict=True):
-            value = columns.decode(FIELDS[name].kind, plain)
-            if disclosure[name] == "masked":
-                masker = masker or Masker(keyring.derived_key("mask-hash"))
-                value = masker(name, plan.decision(name).mask, value)
-            values[name] = value
+        values = dict.fromkeys(FIELDS) | columns.opened(
+            cipher, customer, [n for n, how in disclosure.items() if how != "withheld"]
+        )
+        masked = [name for name, how in disclosure.items() if how == "masked" and values[name] is not None]
+        if masked:  # the masker's key only where something is masked: most reads reveal or withhold
+            masker = Masker(keyring.derived_key("mask-hash"))
+            values.update((name, masker(name, plan.decision(name).mask, values[name])) for name in masked)
         return CustomerView(customer.id, values, dict(disclosure), customer.created_at, customer.updated_at)
 
     def _load(
@@ -308,11 +299,8 @@ class CustomerService:
         out = []
         for customer_id, (customer, _, readings) in sorted(candidates.items()):
             cipher = ciphers[customer_id]
-            given, family = (
-                None if blob is None else cipher.open(name, blob).decode()
-                for name, blob in (("given_name", customer.given_name), ("family_name", customer.family_name))
-            )
-            if any(reading.matches(given, family) for reading in readings):
+            names = columns.opened(cipher, customer, ("given_name", "family_name"))
+            if any(reading.matches(names.get("given_name"), names.get("family_name")) for reading in readings):
                 out.append((customer, cipher))
         return out
 
@@ -331,8 +319,7 @@ class CustomerService:
         out = []
         for customer, _ in found:
             cipher = ciphers[customer.id]
-            blob = getattr(customer, field_name)
-            stored = None if blob is None else columns.decode(spec.kind, cipher.open(field_name, blob))
+            stored = columns.opened(cipher, customer, [field_name]).get(field_name)
             if spec.kind is Kind.CARD:
                 matches = stored is not None and stored["token"] == expected
             else:

@@ -63,7 +63,7 @@ def shard_generations(session: Session, workspace_id: str, version: int) -> dict
 def data_keys(session: Session, workspace_id: str, subject_ids: Sequence[str]) -> list[WrappedDataKey]:
     table = _DATA_KEYS.c
     query = select(*DATA_KEY_COLUMNS).where(table.workspace_id == workspace_id, table.subject_id.in_(subject_ids))
-    return [WrappedDataKey(*row) for row in session.execute(query)]
+    return [WrappedDataKey(*row) for row in session.connection().execute(query)]
 
 
 def data_keys_in_shard(session: Session, workspace_id: str, version: int, shard: int) -> list[DataKey]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -58,7 +58,7 @@ class WrappedDataKey:
     shard: int
     generation: int
     data_key_version: int
-    wrapped: bytes
+    wrapped: bytes = field(repr=False)
 
 
 def root_key_ref(workspace_id: str, version: int) -> str:
