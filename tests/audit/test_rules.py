@@ -1,8 +1,12 @@
-"""The access log's words for a customer: an action's subject and verb where they have their own words."""
+"""The access log's rules: its words for a customer, and the canonical body each entry is hashed as."""
 
 from __future__ import annotations
 
-from obhut.audit import rules
+import json
+import uuid
+from datetime import UTC, datetime
+
+from obhut.audit import rules, service
 
 
 def test_a_declined_consent_is_not_data_that_was_not_shown() -> None:
@@ -15,3 +19,26 @@ def test_other_actions_are_described_by_their_verb() -> None:
     assert rules.describe("en", "api:customer:read") == "viewed your data"
     assert rules.describe("de", "cli:customer:export") == "hat Ihre Daten exportiert"
     assert rules.describe("fr", "api:something:new") == "an action on your record"
+
+
+def test_an_entry_body_is_the_compact_json_array_of_its_columns_in_order() -> None:
+    at = datetime(2026, 11, 24, 6, 0, 0, 1234, tzinfo=UTC)
+    values: dict[str, object] = dict.fromkeys(rules.CONTENT_COLUMNS)
+    values |= {"entry_id": "e-1", "at": at, "actor": 'staff:"ä"\\\n', "count": 3, "sealed": b"\x00\xff"}
+    expected = [values[column] for column in rules.CONTENT_COLUMNS]
+    expected[rules.CONTENT_COLUMNS.index("at")] = "2026-11-24T06:00:00.001234+00:00"
+    expected[rules.CONTENT_COLUMNS.index("sealed")] = "AP8="
+    canonical = json.dumps(expected, separators=(",", ":"), ensure_ascii=False).encode()
+    assert rules.body_bytes(values) == canonical
+    assert rules.body_bytes(values, rules.time_text(at)) == canonical  # a batch formats its time once
+
+
+def test_entries_written_together_share_their_time_and_have_their_own_ids() -> None:
+    context = service.Context("staff:1", "support_agent", "192.0.2.1", "ua", "req-1")
+    events = [service.Event("api:customer:read", "masked", count=n) for n in range(300)]
+    rows = service.entry_rows(None, "ws", context, events)
+    assert len({row["entry_id"] for row in rows}) == 300
+    assert all(uuid.UUID(row["entry_id"]).version == 7 for row in rows)
+    assert len({row["at"] for row in rows}) == 1
+    assert [json.loads(row["body"])[rules.CONTENT_COLUMNS.index("count")] for row in rows] == list(range(300))
+    assert all(row["body"] == rules.body_bytes(row) for row in rows)

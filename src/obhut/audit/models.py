@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from obhut.kit.db import Base, Blob, UTCDateTime
@@ -20,6 +20,16 @@ class AuditEntry(Base):
         UniqueConstraint("workspace_id", "seq"),
         Index("ix_audit_entries_subject", "workspace_id", "subject"),
         Index("ix_audit_entries_actor", "workspace_id", "actor", "at"),
+        # What the sequencer takes next, in its order: it shrinks as entries are sequenced, so the sequencer
+        # never sorts the backlog nor scans what is done.
+        Index(
+            "ix_audit_entries_waiting",
+            "workspace_id",
+            "at",
+            "entry_id",
+            postgresql_where=text("seq IS NULL"),
+            sqlite_where=text("seq IS NULL"),
+        ),
     )
 
     workspace_id: Mapped[str] = mapped_column(String(63), primary_key=True)

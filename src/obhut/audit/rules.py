@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 ORIGIN_PREFIX = "obhut.example.com/access-log/"  # checkpoint origin: a schema-less URL naming the log
@@ -51,15 +52,20 @@ def leaf_data(seq: int, body: bytes) -> bytes:
     return seq.to_bytes(8, "big") + body
 
 
-def body_bytes(values: Mapping[str, Any]) -> bytes:
+def body_bytes(values: Mapping[str, Any], at_text: str | None = None) -> bytes:
     """The canonical form of an entry's content: a compact JSON array of CONTENT_COLUMNS in that order
-    (the sealed customer id as base64, the time as ISO 8601 with microseconds)."""
+    (the sealed customer id as base64, the time as ISO 8601 with microseconds: `at_text`, where a batch
+    of entries formatted their shared time once)."""
     document = [values[column] for column in CONTENT_COLUMNS]
-    document[_AT] = document[_AT].isoformat(timespec="microseconds")
+    document[_AT] = at_text or time_text(document[_AT])
     sealed = document[_SEALED]
     if sealed is not None:
         document[_SEALED] = base64.b64encode(sealed).decode()
     return _encode(document).encode()
+
+
+def time_text(at: datetime) -> str:
+    return at.isoformat(timespec="microseconds")
 
 
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode

@@ -23,7 +23,7 @@ from obhut.kit import bulk
 from obhut.kit.clock import now
 from obhut.kit.db import after_commit, unit_of_work
 from obhut.kit.errors import ConflictError, NotFoundError
-from obhut.kit.ids import new_id
+from obhut.kit.ids import new_ids
 from obhut.vault.errors import SubjectShreddedError
 from obhut.vault.keyring import Keyring
 from obhut.vault.service import Vault
@@ -83,23 +83,47 @@ def _sealed(keyring: Keyring, customer_id: str) -> bytes | None:
         return None
 
 
-def entry_row(
-    keyring: Keyring | None, workspace_id: str, context: Context, event: Event, at: datetime | None = None
-) -> dict[str, Any]:
-    """The stored form of one event, its canonical body included (`at`: when, if not now)."""
+def entry_rows(
+    keyring: Keyring | None,
+    workspace_id: str,
+    context: Context,
+    events: Sequence[Event],
+    at: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """The stored form of events at one moment (`at`, else now), canonical bodies included. What the entries
+    share (the time and the context) is encoded once for them all."""
+    shared: dict[str, Any] = {
+        "at": at or now(),
+        "actor": context.actor,
+        "role": context.role,
+        "address": context.address[:64],
+        "user_agent": context.user_agent[:300],
+        "request_id": context.request_id[:64],
+    }
+    at_text = rules.time_text(shared["at"])
+    fixed = shared | {"workspace_id": workspace_id, "seq": None, "leaf_hash": None}
+    rows = []
+    for event, entry_id in zip(events, new_ids(len(events)), strict=True):
+        values = _event_columns(keyring, event) | fixed
+        values["entry_id"] = entry_id
+        values["body"] = rules.body_bytes(values, at_text)
+        rows.append(values)
+    return rows
+
+
+def _event_columns(keyring: Keyring | None, event: Event) -> dict[str, Any]:
     if event.outcome not in rules.OUTCOMES:
         raise ValueError(f"unknown outcome {event.outcome!r}")
     needs_keys = event.customer_id is not None or event.search_term is not None
     if needs_keys and keyring is None:
         raise ValueError("an event about a customer or a search needs the workspace's keyring")
-    values: dict[str, Any] = {
-        "entry_id": new_id(),
-        "at": at or now(),
-        "actor": context.actor,
-        "role": context.role,
+    subject = sealed = None
+    if keyring is not None and event.customer_id is not None:
+        subject, sealed = pseudonym(keyring, event.customer_id), _sealed(keyring, event.customer_id)
+    return {
         "action": event.action,
         "outcome": event.outcome,
-        "subject": pseudonym(keyring, event.customer_id) if keyring and event.customer_id else None,
+        "subject": subject,
         "target": event.target,
         "categories": " ".join(sorted(set(event.categories))),
         "requested": " ".join(event.requested),
@@ -109,12 +133,8 @@ def entry_row(
         "search_kind": event.search_kind,
         "search_hash": term_hash(keyring, event.search_term) if keyring and event.search_term else None,
         "count": event.count,
-        "address": context.address[:64],
-        "user_agent": context.user_agent[:300],
-        "request_id": context.request_id[:64],
-        "sealed": _sealed(keyring, event.customer_id) if keyring and event.customer_id else None,
+        "sealed": sealed,
     }
-    return values | {"workspace_id": workspace_id, "seq": None, "leaf_hash": None, "body": rules.body_bytes(values)}
 
 
 def record(session: Session, keyring: Keyring | None, workspace_id: str, context: Context, event: Event) -> None:
@@ -126,8 +146,7 @@ def record_many(
     session: Session, keyring: Keyring | None, workspace_id: str, context: Context, events: Sequence[Event]
 ) -> None:
     """Several events at the same moment (one request's, or a batch's): one timestamp, one bulk insert."""
-    at = now()
-    bulk.insert_rows(session, _ENTRIES, [entry_row(keyring, workspace_id, context, e, at) for e in events])
+    bulk.insert_rows(session, _ENTRIES, entry_rows(keyring, workspace_id, context, events))
 
 
 def columns(entry: Any) -> dict[str, Any]:
