@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from obhut.audit import merkle
+from obhut.audit import merkle, rules
 from obhut.audit import service as audit
 from obhut.audit.models import AuditCheckpoint, AuditEntry
 from obhut.audit.tasks import Report, verify
@@ -169,6 +169,45 @@ def test_tampering_is_found_at_its_first_bad_position(client: TestClient, contai
     report = _verify(container)
     assert not report.ok
     assert report.first_bad == first_bad, report.problems
+
+
+def _rewrite(session: Session, seq: int) -> None:
+    """Changes an entry with its body and leaf hash made to match: only the signed checkpoints can tell."""
+    row = session.scalar(select(AuditEntry).where(AuditEntry.seq == seq))
+    assert row is not None
+    row.outcome = "failed"
+    row.body = rules.body_bytes(audit.columns(row))
+    row.leaf_hash = merkle.leaf_hash(rules.leaf_data(seq, row.body))
+
+
+@pytest.mark.parametrize(("kind", "first_bad"), [("change", 37), ("delete", 37), ("reorder", 37), ("rewrite", 30)])
+def test_tampering_deep_in_a_log_read_in_many_chunks_is_found_at_its_position(
+    container: Container, kind: str, first_bad: int
+) -> None:
+    """Verification hashes whole chunks at a time (4,096 entries; 8 here) between signed checkpoints."""
+    context = audit.Context("staff:1", "support_agent")
+    for _ in range(6):  # 60 entries, a checkpoint after every 10
+        with unit_of_work(container.sessions) as session:
+            audit.record_many(session, None, WORKSPACE, context, [audit.Event("api:session:login")] * 10)
+        audit.sequence_all(container.sessions, container.vault, WORKSPACE)
+    with container.sessions() as session:
+        keyring = container.vault.open(session, WORKSPACE)
+        clean = verify(session, keyring, WORKSPACE, chunk_size=8)
+    assert (clean.ok, clean.entries, clean.checkpoints) == (True, 60, 6)
+    with unit_of_work(container.sessions) as session:
+        if kind == "change":
+            session.execute(update(AuditEntry).where(AuditEntry.seq == 37).values(outcome="failed"))
+        elif kind == "rewrite":  # found by the checkpoint after it: from the last one that matched, 30
+            _rewrite(session, 37)
+        elif kind == "delete":
+            session.execute(delete(AuditEntry).where(AuditEntry.seq == 37))
+        else:
+            _set_seq(session, 37, -1)
+            _set_seq(session, 38, 37)
+            _set_seq(session, -1, 38)
+    with container.sessions() as session:
+        report = verify(session, container.vault.open(session, WORKSPACE), WORKSPACE, chunk_size=8)
+    assert (report.ok, report.first_bad) == (False, first_bad), report.problems
 
 
 def test_a_log_truncated_with_its_checkpoints_is_caught_by_an_exported_checkpoint(

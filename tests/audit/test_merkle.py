@@ -464,3 +464,22 @@ def test_random_trees_agree_with_the_naive_definition() -> None:
         index, size = rng.randrange(len(leaves)), len(leaves)
         proof = merkle.inclusion_proof(index, size, Getter(nodes, size))
         assert merkle.verify_inclusion(index, size, leaves[index], proof, tree.root())
+
+
+def test_extending_by_blocks_gives_the_roots_of_appending_leaf_by_leaf() -> None:
+    rng = random.Random(6962)
+    leaves = [rng.randbytes(32) for _ in range(700)]
+    one_by_one, roots = merkle.CompactRange(), {}
+    for leaf in leaves:
+        one_by_one.append(leaf)
+        roots[one_by_one.size] = one_by_one.root()
+    for _ in range(30):  # aligned blocks (bulk hashing) and any others (leaf by leaf), with stops inside them
+        tree, done = merkle.CompactRange(), 0
+        while done < len(leaves):
+            count = min(rng.choice([1, 2, 3, 4, 7, 16, 64, 100, 128, 256]), len(leaves) - done)
+            stops = sorted(rng.sample(range(done + 1, done + count + 1), min(count, 3)))
+            assert tree.extend(leaves[done : done + count], stops) == [roots[stop] for stop in stops]
+            done += count
+            assert (tree.size, tree.root()) == (done, roots[done])
+            resumed = merkle.CompactRange(tree.size, tree.hashes)  # its edge is still a valid compact range
+            assert resumed.root() == roots[done]

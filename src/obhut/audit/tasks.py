@@ -6,18 +6,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from obhut.audit import alerts, merkle, rules, service
 from obhut.audit.adapters.webhook import AlertWebhook
 from obhut.audit.models import AuditCheckpoint, AuditEntry
 from obhut.audit.ports import CheckpointSink
-from obhut.audit.service import columns
+from obhut.kit import stream
 from obhut.kit.clock import now
 from obhut.kit.db import unit_of_work
 from obhut.vault.cipher import signature_valid
@@ -27,6 +29,7 @@ from obhut.vault.service import Vault
 log = logging.getLogger("obhut.audit")
 
 Progress = Callable[[int], None]
+_ENTRIES: Table = AuditEntry.__table__  # type: ignore[assignment]
 
 
 @dataclass
@@ -92,6 +95,9 @@ def signed_roots(
     return signed
 
 
+CHUNK = 4096  # entries hashed at a time: a power of two, so that every chunk is a subtree of its own
+
+
 def verify(
     session: Session,
     keyring: Keyring,
@@ -100,56 +106,73 @@ def verify(
     progress: Progress | None = None,
     *,
     deep: bool = True,
+    chunk_size: int = CHUNK,
 ) -> Report:
     """`exported`: checkpoint notes kept outside the database (a file, a webhook's receiver). They catch what
-    the database alone cannot show: a log truncated together with its newest checkpoints."""
+    the database alone cannot show: a log truncated together with its newest checkpoints. `deep`: also check
+    that every entry's columns still say what its body says."""
     report = Report()
     signed = signed_roots(session, workspace_id, keyring.signer(rules.SIGNER).public_key, exported, report)
+    checkpoints = sorted(signed)
     tree = merkle.CompactRange()
     last_good = 0  # the largest checkpointed size whose root matched
-    content = [getattr(AuditEntry, c) for c in rules.CONTENT_COLUMNS] if deep else []
-    entries = session.connection().execute(  # Core rows: the ORM's row processing would cost twice the hashing
-        select(AuditEntry.seq, AuditEntry.body, AuditEntry.leaf_hash, *content)
-        .where(AuditEntry.workspace_id == workspace_id, AuditEntry.seq.is_not(None))
-        .order_by(AuditEntry.seq)
-        .execution_options(yield_per=5000)
+    content = [_ENTRIES.c[name] for name in rules.CONTENT_COLUMNS] if deep else []
+    query = (
+        select(_ENTRIES.c.seq, _ENTRIES.c.body, _ENTRIES.c.leaf_hash, *content)
+        .where(_ENTRIES.c.workspace_id == workspace_id, _ENTRIES.c.seq.is_not(None))
+        .order_by(_ENTRIES.c.seq)
     )
-    checkpoint_sizes = set(signed)
-    add, check_columns = tree.add_data, rules.body_bytes if deep else None
-    try:
-        for chunk in entries.partitions():  # whole yield_per chunks: a call per row would cost a third
-            for row in chunk:
-                position = tree.size
-                if row[0] != position:
-                    report.bad(position, f"entry {position} is missing (deleted, or the entries were renumbered)")
-                    break
-                body = row[1]
-                if add(position.to_bytes(8, "big") + body) != row[2] or (
-                    check_columns is not None and check_columns(columns(row)) != body
-                ):
-                    report.bad(position, f"entry {position} was changed after it was logged")
-                if position + 1 in checkpoint_sizes:
-                    last_good = _checkpointed(report, tree, signed[position + 1], last_good)
-            else:
-                if progress is not None:
-                    progress(len(chunk))
-                continue
-            break
-    finally:
-        entries.close()  # a server-side cursor (PostgreSQL) must not outlive an early stop
+    dialect = session.get_bind().dialect
+    processors = [
+        (i, p) for i, c in enumerate(content, 3) if (p := c.type.dialect_impl(dialect).result_processor(dialect, None))
+    ]
+    with stream.driver_chunks(session, query, chunk_size) as chunks:  # plain tuples, read ahead while this hashes
+        for chunk in chunks:
+            start = tree.size
+            whole = [row[0] for row in chunk] == list(range(start, start + len(chunk)))
+            # an entry is missing here: verify up to it
+            rows = chunk if whole else chunk[: next(i for i, row in enumerate(chunk) if row[0] != start + i)]
+            leaves = merkle.leaf_hashes([rules.leaf_data(start + i, row[1]) for i, row in enumerate(rows)])
+            changed = [start + i for i, row in enumerate(rows) if leaves[i] != row[2]]
+            if deep:
+                changed = sorted({*changed, *_columns_changed(rows, start, processors)})
+            for position in changed:
+                report.bad(position, f"entry {position} was changed after it was logged")
+            stops = checkpoints[bisect_right(checkpoints, start) : bisect_right(checkpoints, start + len(rows))]
+            for size, root in zip(stops, tree.extend(leaves, stops), strict=True):
+                last_good = _checkpointed(report, size, root == signed[size], last_good)
+            if progress is not None:
+                progress(len(rows))
+            if not whole:
+                report.bad(tree.size, f"entry {tree.size} is missing (deleted, or the entries were renumbered)")
+                break
     report.entries = tree.size
     _ends(report, max(signed, default=0), tree.size)
     return report
 
 
-def _checkpointed(report: Report, tree: merkle.CompactRange, expected: bytes, last_good: int) -> int:
-    """Compares the rebuilt tree with a signed root; the new last good size."""
-    if tree.root() == expected:
-        return tree.size
-    located = report.first_bad is not None and report.first_bad >= last_good  # a changed leaf found it already
+def _columns_changed(
+    rows: stream.Chunk, start: int, processors: Sequence[tuple[int, Callable[[Any], Any]]]
+) -> list[int]:
+    """Positions whose columns no longer say what their body says."""
+    out = []
+    for i, row in enumerate(rows):
+        values = list(row)
+        for position, process in processors:
+            values[position] = process(values[position])
+        if rules.body_bytes(dict(zip(rules.CONTENT_COLUMNS, values[3:], strict=True))) != row[1]:
+            out.append(start + i)
+    return out
+
+
+def _checkpointed(report: Report, size: int, matches: bool, last_good: int) -> int:
+    """Compares the rebuilt tree of `size` with its signed root; the new last good size."""
+    if matches:
+        return size
+    located = report.first_bad is not None and last_good <= report.first_bad < size  # a changed leaf found it
     report.bad(
         report.first_bad if located and report.first_bad is not None else last_good,
-        f"the tree of size {tree.size} does not match its signed checkpoint: an entry from position {last_good} "
+        f"the tree of size {size} does not match its signed checkpoint: an entry from position {last_good} "
         "on was altered",
     )
     return last_good
