@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Collection, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 
 import psycopg
 from psycopg.conninfo import make_conninfo
@@ -33,6 +33,7 @@ log = logging.getLogger("obhut.consent")
 CHANNEL = "obhut_consent"
 _CHANGES = "consent.changes"  # session.info: what this transaction changed, as (workspace, customer or "")
 _NO_PURPOSE = Decision(allowed=False, reason=rules.UNKNOWN_PURPOSE)
+_TIMELESS = datetime.min.replace(tzinfo=UTC)  # the time given for a decision that does not depend on it
 
 
 def changed(session: Session, workspace_id: str, customer_id: str = "") -> None:
@@ -143,9 +144,9 @@ class ConsentIndex:
             states = self._load_customer(workspace_id, customer_id)
         basis, major = about
         held, restriction = states.get(purpose_key), states.get(rules.RESTRICTION)
-        return rules.decide(
-            basis, None if held is None else _latest(held), major, at or now(), restriction and restriction[0]
-        )
+        if at is None:  # the rules read the time only against a consent's end: the clock is read only then
+            at = now() if held is not None and held[1] is not None else _TIMELESS
+        return rules.decide(basis, None if held is None else _latest(held), major, at, restriction and restriction[0])
 
     def allowed(self, workspace_id: str, customer_id: str, purpose_key: str) -> bool:
         return self.decide(workspace_id, customer_id, purpose_key).allowed
