@@ -483,3 +483,16 @@ def test_extending_by_blocks_gives_the_roots_of_appending_leaf_by_leaf() -> None
             assert (tree.size, tree.root()) == (done, roots[done])
             resumed = merkle.CompactRange(tree.size, tree.hashes)  # its edge is still a valid compact range
             assert resumed.root() == roots[done]
+
+
+def test_appending_many_completes_the_same_nodes_as_appending_one_by_one() -> None:
+    rng = random.Random(2)
+    leaves = [rng.randbytes(32) for _ in range(300)]
+    one_by_one, many = merkle.CompactRange(), merkle.CompactRange()
+    expected = [node for leaf in leaves[:77] for node in one_by_one.append(leaf)[1:]]
+    assert many.append_all(leaves[:77]) == expected
+    expected = [node for leaf in leaves[77:] for node in one_by_one.append(leaf)[1:]]
+    assert many.append_all(leaves[77:]) == expected
+    assert (many.size, many.hashes, many.root()) == (300, one_by_one.hashes, merkle.root(leaves))
+    with pytest.raises(ValueError, match="32 bytes"):
+        many.append_all([b"short"])

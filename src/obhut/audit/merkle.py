@@ -202,28 +202,23 @@ class CompactRange:
 
     def append(self, leaf: bytes) -> list[tuple[int, int, bytes]]:
         """Adds a leaf hash; returns every perfect node this completes as (level, index, hash), leaf first."""
-        if len(leaf) != HASH_SIZE:
-            raise ValueError(f"a leaf hash is {HASH_SIZE} bytes, got {len(leaf)}")
-        level, index, digest = 0, self._size, bytes(leaf)
-        completed = [(0, index, digest)]
-        while index & 1:  # a left sibling of the same level is waiting on the edge: merge them
-            digest = node_hash(self._hashes.pop(), digest)
-            level, index = level + 1, index >> 1
-            completed.append((level, index, digest))
-        self._hashes.append(digest)
-        self._size += 1
-        return completed
+        return [(0, self._size, bytes(leaf)), *self.append_all([bytes(leaf)])]
 
-    def add_data(self, data: bytes) -> bytes:
-        """Hashes leaf data and appends it, without reporting nodes (the verifier's hot path); the leaf hash."""
-        leaf = digest = _sha256(b"\x00" + data).digest()
-        index, edge = self._size, self._hashes
-        while index & 1:
-            digest = _sha256(b"\x01" + edge.pop() + digest).digest()
-            index >>= 1
-        edge.append(digest)
-        self._size += 1
-        return leaf
+    def append_all(self, leaves: Sequence[bytes]) -> list[tuple[int, int, bytes]]:
+        """Adds leaf hashes; returns the interior nodes (level >= 1) they complete, as (level, index, hash)."""
+        if any(len(leaf) != HASH_SIZE for leaf in leaves):
+            raise ValueError(f"a leaf hash is {HASH_SIZE} bytes")
+        completed, edge, size = [], self._hashes, self._size
+        for leaf in leaves:
+            digest, level, index = leaf, 0, size
+            while index & 1:  # a left sibling of the same level is waiting on the edge: merge them
+                digest = _sha256(b"\x01" + edge.pop() + digest).digest()
+                level, index = level + 1, index >> 1
+                completed.append((level, index, digest))
+            edge.append(digest)
+            size += 1
+        self._size = size
+        return completed
 
     def extend(self, leaves: Sequence[bytes], stops: Sequence[int] = ()) -> list[bytes]:
         """Appends leaf hashes; returns the root at each tree size in `stops` (ascending, each within the sizes

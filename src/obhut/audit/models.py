@@ -4,11 +4,17 @@ sequencer gives them positions, leaf hashes and tree nodes, and signs a checkpoi
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from obhut.kit.db import Base, Blob, UTCDateTime
+
+
+def _where(condition: str) -> dict[str, Any]:
+    """A partial index's condition, on both databases."""
+    return {"postgresql_where": text(condition), "sqlite_where": text(condition)}
 
 
 class AuditEntry(Base):
@@ -17,19 +23,14 @@ class AuditEntry(Base):
 
     __tablename__ = "audit_entries"
     __table_args__ = (
-        UniqueConstraint("workspace_id", "seq"),
         Index("ix_audit_entries_subject", "workspace_id", "subject"),
         Index("ix_audit_entries_actor", "workspace_id", "actor", "at"),
-        # What the sequencer takes next, in its order: it shrinks as entries are sequenced, so the sequencer
-        # never sorts the backlog nor scans what is done.
-        Index(
-            "ix_audit_entries_waiting",
-            "workspace_id",
-            "at",
-            "entry_id",
-            postgresql_where=text("seq IS NULL"),
-            sqlite_where=text("seq IS NULL"),
-        ),
+        # Positions, unique among the sequenced entries. What the sequencer takes next, in its order: it
+        # shrinks as entries are sequenced, so the sequencer never sorts the backlog nor scans what is done.
+        # Each index holds only its side of `seq IS NULL`, so that a planner without statistics for a table
+        # that just grew cannot take the positions for the backlog (and sort the whole log instead).
+        Index("ix_audit_entries_seq", "workspace_id", "seq", unique=True, **_where("seq IS NOT NULL")),
+        Index("ix_audit_entries_waiting", "workspace_id", "at", "entry_id", **_where("seq IS NULL")),
     )
 
     workspace_id: Mapped[str] = mapped_column(String(63), primary_key=True)

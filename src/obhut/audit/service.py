@@ -13,7 +13,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, select, text
+from sqlalchemy import Table, bindparam, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from obhut.audit import merkle, rules
@@ -32,7 +32,6 @@ BATCH = 5000
 _ENTRIES: Table = AuditEntry.__table__  # type: ignore[assignment]
 _NODES: Table = AuditNode.__table__  # type: ignore[assignment]
 _PLACE_LITE = "UPDATE audit_entries SET seq = ?, leaf_hash = ? WHERE workspace_id = ? AND entry_id = ?"
-_NODES_LITE = 'INSERT INTO audit_nodes (workspace_id, level, "index", hash) VALUES (?, ?, ?, ?)'
 
 
 @dataclass(frozen=True)
@@ -204,14 +203,13 @@ def sequence(
             return 0
         keyring = vault.open(session, workspace_id)
         tree = frontier(latest)
-        leaves: list[tuple[str, int, bytes]] = []
-        nodes: list[tuple[int, int, bytes]] = []
-        for entry_id, body in waiting:
-            leaf = merkle.leaf_hash(rules.leaf_data(tree.size, bytes(body)))
-            leaves.append((entry_id, tree.size, leaf))
-            completed = tree.append(leaf)
-            nodes += completed[1:]  # the first is the leaf itself (level 0), kept with its entry
-        _store(session.connection(), workspace_id, leaves, nodes)
+        start = tree.size
+        hashes = merkle.leaf_hashes([rules.leaf_data(start + n, bytes(body)) for n, (_, body) in enumerate(waiting)])
+        nodes = tree.append_all(hashes)  # the leaves themselves are kept with their entries
+        leaves = [
+            (entry_id, start + n, leaf) for n, ((entry_id, _), leaf) in enumerate(zip(waiting, hashes, strict=True))
+        ]
+        _store(session, workspace_id, leaves, nodes)
         root = tree.root()
         note = sign(keyring, workspace_id, tree.size, root)
         session.add(
@@ -231,35 +229,35 @@ def sequence(
 
 # Positions are consecutive, so the batch travels as one comma-joined text of ids and one bytea of hashes:
 # psycopg escapes every element of a bytea or text array in Python, which would cost more than the hashing.
+# The entries are looked up among the waiting ones up to the batch's last, which the waiting entries' index
+# gives without a scan of the rest of the backlog or of the log.
 _PLACE_PG = text(
     "UPDATE audit_entries SET seq = :first + v.n - 1, "
     "leaf_hash = substring(CAST(:h AS bytea) FROM CAST((v.n - 1) * 32 + 1 AS integer) FOR 32) "
     "FROM unnest(string_to_array(:e, ',')) WITH ORDINALITY AS v(e, n) "
-    "WHERE audit_entries.workspace_id = :w AND audit_entries.entry_id = v.e"
-)
-_NODES_PG = text(
-    'INSERT INTO audit_nodes (workspace_id, level, "index", hash) '
-    "SELECT :w, x.l, x.i, substring(CAST(:h AS bytea) FROM CAST((x.n - 1) * 32 + 1 AS integer) FOR 32) "
-    "FROM unnest(CAST(:l AS integer[]), CAST(:i AS integer[])) WITH ORDINALITY AS x(l, i, n)"
+    "WHERE audit_entries.workspace_id = :w AND audit_entries.seq IS NULL "
+    "AND (audit_entries.at, audit_entries.entry_id) <= "
+    "(SELECT l.at, l.entry_id FROM audit_entries AS l WHERE l.workspace_id = :w AND l.entry_id = :last) "
+    "AND audit_entries.entry_id = v.e"
 )
 
 
 def _store(
-    connection: Connection, workspace_id: str, leaves: list[tuple[str, int, bytes]], nodes: list[tuple[int, int, bytes]]
-) -> None:
-    """Positions, leaf hashes and new nodes of a batch; on PostgreSQL one statement each (a statement per row
-    would cost a round trip each)."""
+    session: Session, workspace_id: str, leaves: list[tuple[str, int, bytes]], nodes: list[tuple[int, int, bytes]],
+) -> None:  # fmt: skip
+    """Positions and leaf hashes of a batch, and its new nodes: on
+    PostgreSQL one statement each (a statement per row would cost a round trip each)."""
+    connection = session.connection()
     if connection.dialect.name == "postgresql":
         ids, hashes = ",".join(x[0] for x in leaves), b"".join(x[2] for x in leaves)
-        connection.execute(_PLACE_PG, {"w": workspace_id, "first": leaves[0][1], "e": ids, "h": hashes})
-        if nodes:
-            connection.execute(_NODES_PG, {"w": workspace_id, "l": [n[0] for n in nodes], "i": [n[1] for n in nodes],
-                                           "h": b"".join(n[2] for n in nodes)})  # fmt: skip
-        return
-    # SQLite runs in process: row by row costs no round trip, and driver SQL skips SQLAlchemy's per-row work.
-    connection.exec_driver_sql(_PLACE_LITE, [(seq, leaf, workspace_id, e) for e, seq, leaf in leaves])
-    if nodes:
-        connection.exec_driver_sql(_NODES_LITE, [(workspace_id, *node) for node in nodes])
+        connection.execute(_PLACE_PG, {"w": workspace_id, "first": leaves[0][1], "e": ids, "h": hashes,
+                                       "last": leaves[-1][0]})  # fmt: skip
+    else:  # SQLite runs in process: row by row costs no round trip; driver SQL skips SQLAlchemy's per-row work
+        connection.exec_driver_sql(_PLACE_LITE, [(seq, leaf, workspace_id, e) for e, seq, leaf in leaves])
+    rows = [
+        {"workspace_id": workspace_id, "level": level, "index": index, "hash": digest} for level, index, digest in nodes
+    ]
+    bulk.insert_rows(session, _NODES, rows)
 
 
 def sequence_all(
