@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -47,9 +47,11 @@ def origin(workspace_id: str) -> str:
     return ORIGIN_PREFIX + workspace_id
 
 
-def leaf_data(seq: int, body: bytes) -> bytes:
-    """What the leaf hash covers: the entry's position, then its body."""
-    return seq.to_bytes(8, "big") + body
+def leaves_data(start: int, bodies: Sequence[bytes]) -> list[bytes]:
+    """What the leaf hashes of consecutive entries from position `start` cover: each entry's position (8 bytes,
+    big-endian), then its body."""
+    positions = range(start, start + len(bodies))
+    return [position.to_bytes(8, "big") + body for position, body in zip(positions, bodies, strict=True)]
 
 
 def body_bytes(values: Mapping[str, Any], at_text: str | None = None) -> bytes:

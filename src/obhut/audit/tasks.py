@@ -129,11 +129,13 @@ def verify(
     with stream.driver_chunks(session, query, chunk_size) as chunks:  # plain tuples, read ahead while this hashes
         for chunk in chunks:
             start = tree.size
-            whole = [row[0] for row in chunk] == list(range(start, start + len(chunk)))
+            positions, bodies, stored = list(zip(*chunk, strict=True))[:3]
+            whole = positions == tuple(range(start, start + len(chunk)))
             # an entry is missing here: verify up to it
-            rows = chunk if whole else chunk[: next(i for i, row in enumerate(chunk) if row[0] != start + i)]
-            leaves = merkle.leaf_hashes([rules.leaf_data(start + i, row[1]) for i, row in enumerate(rows)])
-            changed = [start + i for i, row in enumerate(rows) if leaves[i] != row[2]]
+            count = len(chunk) if whole else next(i for i, p in enumerate(positions) if p != start + i)
+            rows, bodies, stored = chunk[:count], bodies[:count], stored[:count]
+            leaves = merkle.leaf_hashes(rules.leaves_data(start, bodies))
+            changed = [] if leaves == list(stored) else [start + i for i, h in enumerate(leaves) if h != stored[i]]
             if deep:
                 changed = sorted({*changed, *_columns_changed(rows, start, processors)})
             for position in changed:
