@@ -9,7 +9,7 @@ through SQLAlchemy; the rest of a row's values must already be what the driver t
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cache
 from itertools import chain
 from operator import itemgetter
@@ -54,11 +54,7 @@ def _bound(
     that is the same object as in the row before is converted once, not once per row."""
     get = itemgetter(*names)
     tuples: list[tuple[Any, ...]] = [get(row) for row in rows] if len(names) > 1 else [(get(row),) for row in rows]
-    processors = [
-        (position, processor)
-        for position, name in enumerate(names)
-        if (processor := table.columns[name].type.bind_processor(dialect)) is not None
-    ]
+    processors = _processors(dialect, table, names)
     if not processors:
         return tuples
     last: dict[int, tuple[Any, Any]] = {}
@@ -73,6 +69,17 @@ def _bound(
             listed[position] = seen[1]
         out.append(tuple(listed))
     return out
+
+
+@cache
+def _processors(dialect: Dialect, table: Table, names: tuple[str, ...]) -> list[tuple[int, Callable[[Any], Any]]]:
+    """(position, bind processor) of the columns that have one: made once, not for every insert (a single-row
+    insert, such as a logged read's entry, would spend more on making them than on the row)."""
+    return [
+        (position, processor)
+        for position, name in enumerate(names)
+        if (processor := table.columns[name].type.bind_processor(dialect)) is not None
+    ]
 
 
 @cache
