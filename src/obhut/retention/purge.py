@@ -8,10 +8,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, false, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from obhut.audit import rules as audit_rules
@@ -27,7 +29,7 @@ from obhut.kit.db import unit_of_work
 from obhut.kit.ids import new_id
 from obhut.retention import rules, service
 from obhut.retention.models import PurgeRun
-from obhut.retention.rules import Action, Anchors, Hold, Policy
+from obhut.retention.rules import Action, Anchor, Anchors, Hold, Policy
 from obhut.rights import erasure
 from obhut.rights.ledger import ErasureLedger
 from obhut.rights.registry import Registry
@@ -68,32 +70,58 @@ class Report:
 def survey(
     session: Session, workspace_id: str, policies: list[Policy], holds: list[Hold], after: str, limit: int
 ) -> tuple[list[Due], str, int]:
-    """The due customers among the next `limit` after `after` (by id); the last id examined; how many."""
-    query = (
-        select(*_SURVEYED)
+    """The due customers among the next `limit` after `after` (by id); the last id examined; how many. The
+    database says which of them may be due (a period of theirs has ended); only those are looked at here."""
+    at = now()
+    window = session.execute(
+        select(Customer.id, _may_be_due(policies, at))
         .where(Customer.workspace_id == workspace_id, Customer.id > after, Customer.erased_at.is_(None))
         .order_by(Customer.id)
         .limit(limit)
-    )
-    rows, at, found = session.execute(query).all(), now(), []
-    for customer_id, collected, active, contract_end, *filled in rows:
-        present = {category for category, has in zip(_CATEGORY_OF, filled, strict=True) if has}
-        anchors = Anchors(collected, active, contract_end)
-        due = {c: a for c, a in rules.due_categories(policies, anchors, at).items() if c in present}
-        held = rules.held(holds, customer_id, due)
-        acting = {c: a for c, a in due.items() if c not in held}
-        if acting:
-            whole = set(present) <= set(acting)
-            action = Action.DELETE if all(a is Action.DELETE for a in acting.values()) else Action.ANONYMISE
-            found.append(Due(customer_id, whole, action, tuple(sorted(acting)), tuple(sorted(held))))
-        elif held:
-            found.append(
-                Due(customer_id, whole=False, action=Action.ANONYMISE, categories=(), held=tuple(sorted(held)))
-            )
-    return found, rows[-1][0] if rows else after, len(rows)
+    ).all()
+    candidates = [customer_id for customer_id, maybe in window if maybe]
+    found = []
+    for chunk in bulk.chunks(candidates):
+        rows = session.execute(
+            select(*_SURVEYED)
+            .where(Customer.workspace_id == workspace_id, Customer.id.in_(chunk))
+            .order_by(Customer.id)
+        )
+        found += [due for row in rows if (due := _due(row, policies, holds, at)) is not None]
+    return found, window[-1][0] if window else after, len(window)
 
 
-# What a survey reads per customer: its dates, and which fields hold data (never the ciphertext itself).
+def _due(row: Sequence[Any], policies: list[Policy], holds: list[Hold], at: datetime) -> Due | None:
+    customer_id, collected, active, contract_end, *filled = row
+    present = {category for category, has in zip(_CATEGORY_OF, filled, strict=True) if has}
+    anchors = Anchors(collected, active, contract_end)
+    due = {c: a for c, a in rules.due_categories(policies, anchors, at).items() if c in present}
+    held = rules.held(holds, customer_id, due)
+    acting = {c: a for c, a in due.items() if c not in held}
+    if acting:
+        whole = set(present) <= set(acting)
+        action = Action.DELETE if all(a is Action.DELETE for a in acting.values()) else Action.ANONYMISE
+        return Due(customer_id, whole, action, tuple(sorted(acting)), tuple(sorted(held)))
+    if held:
+        return Due(customer_id, whole=False, action=Action.ANONYMISE, categories=(), held=tuple(sorted(held)))
+    return None
+
+
+def _may_be_due(policies: list[Policy], at: datetime) -> ColumnElement[bool]:
+    """Whether any policy's period has ended for the customer, by their dates alone (which fields hold data
+    is looked at after): their date for the anchor is at least the policy's days before `at`."""
+    shortest: dict[Anchor, int] = {}
+    for policy in policies:
+        shortest[policy.anchor] = min(policy.days, shortest.get(policy.anchor, policy.days))
+    return or_(false(), *(_ANCHORED[anchor] <= at - timedelta(days=days) for anchor, days in shortest.items()))
+
+
+_ANCHORED = {
+    Anchor.COLLECTION: Customer.created_at,
+    Anchor.LAST_ACTIVITY: Customer.updated_at,
+    Anchor.CONTRACT_END: Customer.contract_ended_at,
+}
+# What a survey reads of a customer who may be due: dates, and which fields hold data (never the ciphertext).
 _CATEGORY_OF = [spec.category.value for spec in FIELDS.values()]
 _SURVEYED = (
     Customer.id, Customer.created_at, Customer.updated_at, Customer.contract_ended_at,

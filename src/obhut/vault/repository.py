@@ -102,17 +102,6 @@ def rewrap_data_keys(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Bulk update by primary key; rows carry w, s (key) and kv, sh, g, wrapped_key (new values)."""
     if not rows:
         return
-    table = _DATA_KEYS
-    statement = (
-        update(table)
-        .where(table.c.workspace_id == bindparam("w"), table.c.subject_id == bindparam("s"))
-        .values(
-            key_version=bindparam("kv"),
-            shard=bindparam("sh"),
-            generation=bindparam("g"),
-            wrapped=bindparam("wrapped_key"),
-        )
-    )
     connection = session.connection()
     if connection.dialect.name == "postgresql":  # one statement over arrays, not a round trip per row
         for workspace_id in {r["w"] for r in rows}:
@@ -129,9 +118,16 @@ def rewrap_data_keys(session: Session, rows: Sequence[dict[str, Any]]) -> None:
                 },
             )
         return
-    connection.execute(statement, list(rows))
+    # SQLite runs in process: row by row costs no round trip, and driver SQL skips SQLAlchemy's per-row work
+    connection.exec_driver_sql(
+        _REWRAP_LITE, [(r["kv"], r["sh"], r["g"], r["wrapped_key"], r["w"], r["s"]) for r in rows]
+    )
 
 
+_REWRAP_LITE = (
+    "UPDATE vault_data_keys SET key_version = ?, shard = ?, generation = ?, wrapped = ? "
+    "WHERE workspace_id = ? AND subject_id = ?"
+)
 _REWRAP_PG = text(
     "UPDATE vault_data_keys AS d SET key_version = u.kv, shard = u.sh, generation = u.g, wrapped = u.w "
     "FROM unnest(CAST(:s AS varchar[]), CAST(:kv AS integer[]), CAST(:sh AS integer[]), CAST(:g AS integer[]), "
