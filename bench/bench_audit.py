@@ -88,13 +88,17 @@ def appends(built: Container, count: int) -> tuple[float, float, float]:
 
 
 def _sequencer(settings: Settings, total: int, signals: Queue[float]) -> None:
-    """Another process, as `obhut worker` is beside `obhut serve`: sequences until `total` entries are in."""
+    """Another process, as `obhut worker` is beside `obhut serve`: sequences until `total` entries are in,
+    looking again every 10 ms while nothing waits."""
     built = build(settings)
     try:
         signals.put(0.0)  # ready
         done = 0
         while done < total:
-            done += service.sequence(built.sessions, built.vault, WORKSPACE)
+            sequenced = service.sequence(built.sessions, built.vault, WORKSPACE)
+            done += sequenced
+            if not sequenced:
+                time.sleep(0.01)
         signals.put(time.perf_counter())
     finally:
         built.close()
@@ -104,18 +108,23 @@ def pipeline(built: Container, count: int) -> float:
     """Entries/s written here and sequenced in another process at the same time, from the first write until
     the last entry is in the tree (perf_counter is the same clock in both processes)."""
     service.sequence_all(built.sessions, built.vault, WORKSPACE)  # nothing waiting from before
+    batches = count // BATCH
     spawn = multiprocessing.get_context("spawn")
     signals: Queue[float] = spawn.Queue()
-    sequencer = spawn.Process(target=_sequencer, args=(built.settings, count, signals))
+    sequencer = spawn.Process(target=_sequencer, args=(built.settings, batches * BATCH, signals))
     sequencer.start()
-    signals.get()  # its imports and start-up are not what is measured
-    started = time.perf_counter()
-    for _ in range(count // BATCH):
-        with unit_of_work(built.sessions) as session:
-            service.record_many(session, None, WORKSPACE, CONTEXT, [EVENT] * BATCH)
-    end = signals.get()
-    sequencer.join()
-    return count / (end - started)
+    try:
+        signals.get(timeout=120)  # its imports and start-up are not what is measured
+        started = time.perf_counter()
+        for _ in range(batches):
+            with unit_of_work(built.sessions) as session:
+                service.record_many(session, None, WORKSPACE, CONTEXT, [EVENT] * BATCH)
+        end = signals.get(timeout=600)
+    finally:
+        sequencer.join(timeout=10)
+        if sequencer.is_alive():
+            sequencer.kill()
+    return batches * BATCH / (end - started)
 
 
 def verification(built: Container, *, deep: bool) -> tuple[int, float]:

@@ -39,6 +39,7 @@ def test_entries_written_together_share_their_time_and_have_their_own_ids() -> N
     rows = service.entry_rows(None, "ws", context, events)
     assert len({row["entry_id"] for row in rows}) == 300
     assert all(uuid.UUID(row["entry_id"]).version == 7 for row in rows)
+    assert all(uuid.UUID(row["entry_id"]).variant == uuid.RFC_4122 for row in rows)
     assert len({row["at"] for row in rows}) == 1
     assert [json.loads(row["body"])[rules.CONTENT_COLUMNS.index("count")] for row in rows] == list(range(300))
     assert all(row["body"] == rules.body_bytes(row) for row in rows)

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from obhut.api.app import create_app
 from obhut.consent import service
@@ -105,3 +106,27 @@ def test_a_change_in_another_process_reaches_the_index(
         assert time.monotonic() < deadline, "the other process's withdrawal never reached the index"
         time.sleep(0.005)
     assert index.decide(WORKSPACE, customer_id, "newsletter").reason == "withdrawn"
+
+
+def test_a_warm_up_that_raced_with_a_change_keeps_everyone_but_the_changed_customer(
+    client: TestClient, container: Container, customers: list[str]
+) -> None:
+    index = _index(container)
+    for customer_id in customers:
+        assert _event(client, customer_id, kind="granted", notice_version="1.0").status_code == 201
+    changed, raced = customers[0], []
+
+    @event.listens_for(container.engine, "before_cursor_execute")
+    def change_meanwhile(*args: object) -> None:  # a consent change commits while the warm-up reads
+        if not raced and "consent_states" in str(args[2]):
+            raced.append(True)
+            index.forget([(WORKSPACE, changed)])
+
+    try:
+        held = index.warm(WORKSPACE)
+    finally:
+        event.remove(container.engine, "before_cursor_execute", change_meanwhile)
+    assert raced
+    assert held == len(customers) - 1
+    assert (WORKSPACE, changed) not in index._states
+    _agree(container, index, customers)  # the changed customer is read again on their next check

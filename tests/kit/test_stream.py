@@ -1,14 +1,17 @@
 """Reading ahead in a thread: everything arrives in order, an error arrives where it happened, and a caller
-that stops early stops the thread."""
+that stops early stops the thread; plain driver rows, SQLite in memory read on the caller's thread."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, insert, select
+from sqlalchemy.orm import Session
 
-from obhut.kit.stream import read_ahead
+from obhut.kit.stream import driver_chunks, read_ahead
 
 
 def test_everything_arrives_in_order() -> None:
@@ -42,3 +45,19 @@ def test_stopping_early_stops_the_reader_where_it_was() -> None:
     ahead.close()
     assert not any(t.name == "obhut-read-ahead" for t in threading.enumerate())
     assert len(taken) <= 5 + 2 + 2  # what was handed over, what the queue held, and one in the reader's hand
+
+
+@pytest.mark.parametrize("where", ["memory", "file"])
+def test_driver_chunks_read_sqlite_in_memory_on_the_callers_thread_and_files_ahead(where: str, tmp_path: Path) -> None:
+    engine = create_engine("sqlite://" if where == "memory" else f"sqlite:///{tmp_path / 'rows.db'}")
+    rows = Table("rows", MetaData(), Column("n", Integer, primary_key=True), Column("word", String))
+    rows.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.execute(insert(rows), [{"n": n, "word": f"w{n}"} for n in range(10)])
+        query = select(rows.c.n, rows.c.word).where(rows.c.n >= 3).order_by(rows.c.n)
+        with driver_chunks(session, query, 4) as chunks:
+            got = [list(chunk) for chunk in chunks]
+        assert got == [[(n, f"w{n}") for n in range(s, min(s + 4, 10))] for s in (3, 7)]
+        with pytest.raises(TypeError, match="plain parameters"):
+            driver_chunks(session, select(rows.c.n).where(rows.c.word == b"bytes"), 4).__enter__()
+    engine.dispose()

@@ -89,3 +89,30 @@ def test_the_purge_resumes_and_logs_its_proof(container: Container) -> None:
         proof = hashlib.sha256(f"{proof}\n{line}".encode()).hexdigest()
     assert run.proof == proof
     assert {e.customer_id for e in container.rights.ledger.entries()} == {ids["old"], ids["older"]}
+
+
+def test_the_survey_finds_exactly_whom_a_period_has_ended_for(container: Container) -> None:
+    """The database picks who may be due by their dates; the rules decide: both must agree at the edges."""
+    moment = now()
+    dates = {
+        "contract ended": {"contract_ended_at": moment - timedelta(days=400)},
+        "idle, contract running": {"updated_at": moment - timedelta(days=400)},  # contract_ended_at stays NULL
+        "idle a minute short": {"updated_at": moment - timedelta(days=30) + timedelta(minutes=1)},
+        "idle a second over": {"updated_at": moment - timedelta(days=30, seconds=1)},
+    }
+    ids = {}
+    with unit_of_work(container.sessions) as session:
+        for n, (name, values) in enumerate(dates.items()):
+            ids[name] = container.customers.create(session, WORKSPACE, jane(external_ref=f"S-{n}")).id
+            session.execute(update(Customer).where(Customer.id == ids[name]).values(**values))
+        service.set_policy(session, WORKSPACE, Policy("financial", 365, Anchor.CONTRACT_END, Action.DELETE), "tests")
+        service.set_policy(session, WORKSPACE, IDLE, "tests")
+    with unit_of_work(container.sessions) as session:
+        report = purge.dry_run(session, WORKSPACE, batch=2)
+    assert report.examined == len(dates)
+    found = {d.customer_id: d.categories for d in report.customers}
+    assert found == {
+        ids["contract ended"]: ("financial",),
+        ids["idle, contract running"]: ("contact",),
+        ids["idle a second over"]: ("contact",),
+    }

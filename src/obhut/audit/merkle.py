@@ -232,7 +232,7 @@ class CompactRange:
         while len(below := levels[-1]) > 1:
             levels.append([_sha256(b"\x01" + below[i] + below[i + 1]).digest() for i in range(0, len(below) - 1, 2)])
         roots = [_fold(self._hashes + _prefix(levels, stop - start)) for stop in stops]
-        if count & (count - 1):  # a block of any other length can only end a tree (its size is no longer aligned)
+        if count & (count - 1):  # any other length leaves the size unaligned: a later block goes leaf by leaf
             self._hashes += _prefix(levels, count)
             self._size += count
         else:

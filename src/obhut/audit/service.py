@@ -31,7 +31,7 @@ from obhut.vault.service import Vault
 BATCH = 5000
 _ENTRIES: Table = AuditEntry.__table__  # type: ignore[assignment]
 _NODES: Table = AuditNode.__table__  # type: ignore[assignment]
-_PLACE_LITE = "UPDATE audit_entries SET seq = ?, leaf_hash = ? WHERE workspace_id = ? AND entry_id = ?"
+_PLACE_LITE = "UPDATE audit_entries SET seq = ?, leaf_hash = ? WHERE workspace_id = ? AND entry_id = ? AND seq IS NULL"
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def _event_columns(keyring: Keyring | None, event: Event) -> dict[str, Any]:
     if needs_keys and keyring is None:
         raise ValueError("an event about a customer or a search needs the workspace's keyring")
     subject = sealed = None
-    if keyring is not None and event.customer_id is not None:
+    if keyring is not None and event.customer_id:
         subject, sealed = pseudonym(keyring, event.customer_id), _sealed(keyring, event.customer_id)
     return {
         "action": event.action,
@@ -130,7 +130,7 @@ def _event_columns(keyring: Keyring | None, event: Event) -> dict[str, Any]:
         "purpose": event.purpose,
         "ticket": event.ticket,
         "search_kind": event.search_kind,
-        "search_hash": term_hash(keyring, event.search_term) if keyring and event.search_term else None,
+        "search_hash": term_hash(keyring, event.search_term) if keyring is not None and event.search_term else None,
         "count": event.count,
         "sealed": sealed,
     }
@@ -146,11 +146,6 @@ def record_many(
 ) -> None:
     """Several events at the same moment (one request's, or a batch's): one timestamp, one bulk insert."""
     bulk.insert_rows(session, _ENTRIES, entry_rows(keyring, workspace_id, context, events))
-
-
-def columns(entry: Any) -> dict[str, Any]:
-    """The content columns of a stored entry (an ORM object or a row)."""
-    return {name: getattr(entry, name) for name in rules.CONTENT_COLUMNS}
 
 
 def head(session: Session, workspace_id: str, *, lock: bool = False) -> AuditCheckpoint | None:
@@ -243,17 +238,20 @@ _PLACE_PG = text(
 
 
 def _store(
-    session: Session, workspace_id: str, leaves: list[tuple[str, int, bytes]], nodes: list[tuple[int, int, bytes]],
-) -> None:  # fmt: skip
-    """Positions and leaf hashes of a batch, and its new nodes: on
-    PostgreSQL one statement each (a statement per row would cost a round trip each)."""
+    session: Session, workspace_id: str, leaves: list[tuple[str, int, bytes]], nodes: list[tuple[int, int, bytes]]
+) -> None:
+    """Positions and leaf hashes of a batch (on PostgreSQL in one statement: one per row would cost a round
+    trip each), and its new nodes (COPY or multi-row INSERT). A batch that did not find every one of its
+    entries still waiting is a conflict: nothing of it is kept, and no checkpoint is signed over it."""
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         ids, hashes = ",".join(x[0] for x in leaves), b"".join(x[2] for x in leaves)
-        connection.execute(_PLACE_PG, {"w": workspace_id, "first": leaves[0][1], "e": ids, "h": hashes,
-                                       "last": leaves[-1][0]})  # fmt: skip
+        parameters = {"w": workspace_id, "first": leaves[0][1], "e": ids, "h": hashes, "last": leaves[-1][0]}
+        placed = connection.execute(_PLACE_PG, parameters).rowcount
     else:  # SQLite runs in process: row by row costs no round trip; driver SQL skips SQLAlchemy's per-row work
-        connection.exec_driver_sql(_PLACE_LITE, [(seq, leaf, workspace_id, e) for e, seq, leaf in leaves])
+        placed = connection.exec_driver_sql(_PLACE_LITE, [(q, h, workspace_id, e) for e, q, h in leaves]).rowcount
+    if placed != len(leaves):
+        raise ConflictError(f"only {placed} of {len(leaves)} entries were still waiting to be sequenced")
     rows = [
         {"workspace_id": workspace_id, "level": level, "index": index, "hash": digest} for level, index, digest in nodes
     ]

@@ -95,7 +95,8 @@ def signed_roots(
     return signed
 
 
-CHUNK = 4096  # entries hashed at a time: a power of two, so that every chunk is a subtree of its own
+CHUNK = 4096  # entries hashed at a time: a power of two, so that every chunk is a subtree of its own (another
+# size verifies the same, leaf by leaf)
 
 
 def verify(
@@ -131,7 +132,7 @@ def verify(
             start = tree.size
             positions, bodies, stored = list(zip(*chunk, strict=True))[:3]
             whole = positions == tuple(range(start, start + len(chunk)))
-            # an entry is missing here: verify up to it
+            # where an entry is missing, verify up to it
             count = len(chunk) if whole else next(i for i, p in enumerate(positions) if p != start + i)
             rows, bodies, stored = chunk[:count], bodies[:count], stored[:count]
             leaves = merkle.leaf_hashes(rules.leaves_data(start, bodies))

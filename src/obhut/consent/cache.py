@@ -6,7 +6,8 @@ consent per record in bulk (personalisation, exports), kept exact by dropping wh
 - A change committed by another process reaches this one through PostgreSQL `NOTIFY` (sent once per
   transaction, on commit); the listener drops the entries it names. Until the listener is connected, and
   after it loses its connection, the index holds nothing and every check reads the database.
-- A load that raced with a change is not kept: loads remember the generation they started in.
+- What a load read is kept except what changed while it read: loads remember the generation they started
+  in, and while any load is in flight, every change is journalled with its generation.
 - On SQLite there is one process (`make run`); the `worker` writes no consent the index would hold wrong
   (expiry is decided from the stored end time), so the in-process hooks are enough.
 
@@ -16,8 +17,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 from psycopg.conninfo import make_conninfo
@@ -128,6 +131,8 @@ class ConsentIndex:
         self._states: dict[tuple[str, str], dict[str, Held]] = {}
         self._lock = threading.Lock()
         self._generation = 0
+        self._loading = 0  # loads in flight; while there are any, changes are journalled
+        self._journal: list[tuple[int, tuple[str, str]]] = []  # (generation, (workspace, customer, "" or "*"))
         self.active = True  # False while changes from other processes could be missed
         event.listen(sessions, "after_commit", self._after_commit)
 
@@ -152,46 +157,76 @@ class ConsentIndex:
         return self.decide(workspace_id, customer_id, purpose_key).allowed
 
     # --- loading ------------------------------------------------------------------------------------------
-    def _keep(self, generation: int, store: dict[tuple[str, str], object], key: tuple[str, str], value: object) -> None:
+    @contextmanager
+    def _load(self) -> Iterator[int]:
+        """Around a read from the database: the generation it started in. Changes are journalled meanwhile."""
         with self._lock:
-            if self.active and generation == self._generation:  # nothing changed while it loaded
-                if len(store) >= self.capacity:
-                    del store[next(iter(store))]  # the oldest entry
-                store[key] = value
+            self._loading += 1
+            generation = self._generation
+        try:
+            yield generation
+        finally:
+            with self._lock:
+                self._loading -= 1
+                if not self._loading:
+                    self._journal.clear()
+
+    def _stale(self, generation: int, workspace_id: str, customer_id: str) -> bool:
+        """Whether the customer's states (customer "": the workspace's catalogue) may have changed since
+        `generation`, so that what a load read of them must not be kept. The caller holds the lock."""
+        if not self.active:
+            return True
+        if generation == self._generation:
+            return False
+        return any(
+            when > generation and changed in ((workspace_id, customer_id), ("*", "*"))
+            for when, changed in self._journal
+        )
+
+    def _keep(self, store: dict[tuple[str, str], Any], key: tuple[str, str], value: object) -> None:
+        """Stores a loaded entry; the caller holds the lock and has checked it is not stale."""
+        if len(store) >= self.capacity:
+            del store[next(iter(store))]  # the oldest entry
+        store[key] = value
 
     def _load_purpose(self, workspace_id: str, purpose_key: str) -> tuple[LegalBasis, int | None] | None:
-        generation = self._generation
-        with self._sessions() as session:
-            about = terms(session, workspace_id, [purpose_key]).get(purpose_key)
-        if about is not None:
-            self._keep(generation, self._purposes, (workspace_id, purpose_key), about)  # type: ignore[arg-type]
+        with self._load() as generation:  # what changed meanwhile is journalled until this block ends
+            with self._sessions() as session:
+                about = terms(session, workspace_id, [purpose_key]).get(purpose_key)
+            with self._lock:
+                if about is not None and not self._stale(generation, workspace_id, ""):
+                    self._keep(self._purposes, (workspace_id, purpose_key), about)
         return about
 
     def _load_customer(self, workspace_id: str, customer_id: str) -> dict[str, Held]:
-        generation = self._generation
         query = select(ConsentState.purpose_key, ConsentState.kind, ConsentState.until, ConsentState.notice_major)
         query = query.where(ConsentState.workspace_id == workspace_id, ConsentState.customer_id == customer_id)
-        with self._sessions() as session:
-            states = {key: (kind, until, major) for key, kind, until, major in session.execute(query)}
-        self._keep(generation, self._states, (workspace_id, customer_id), states)  # type: ignore[arg-type]
+        with self._load() as generation:
+            with self._sessions() as session:
+                states = {key: (kind, until, major) for key, kind, until, major in session.execute(query)}
+            with self._lock:
+                if not self._stale(generation, workspace_id, customer_id):
+                    self._keep(self._states, (workspace_id, customer_id), states)
         return states
 
     def warm(self, workspace_id: str, batch: int = 50_000) -> int:
         """Loads every stored state of the workspace, up to the capacity; how many customers it holds. A
-        customer with no state is loaded on their first check."""
-        generation = self._generation
+        customer with no state is loaded on their first check; one whose consent changed while this read is
+        left out (their next check loads them)."""
         loaded: dict[tuple[str, str], dict[str, Held]] = {}
         query = select(
             ConsentState.customer_id, ConsentState.purpose_key, ConsentState.kind, ConsentState.until,
             ConsentState.notice_major,
         ).where(ConsentState.workspace_id == workspace_id)  # fmt: skip
-        with self._sessions() as session:
-            for customer_id, key, kind, until, major in session.execute(query.execution_options(yield_per=batch)):
-                loaded.setdefault((workspace_id, customer_id), {})[key] = (kind, until, major)
-        with self._lock:
-            if self.active and generation == self._generation:
+        with self._load() as generation:
+            with self._sessions() as session:
+                rows = session.execute(query.execution_options(yield_per=batch))
+                for customer_id, key, kind, until, major in rows:
+                    loaded.setdefault((workspace_id, customer_id), {})[key] = (kind, until, major)
+            with self._lock:
+                fresh = [(k, v) for k, v in loaded.items() if not self._stale(generation, *k)]
                 room = max(0, self.capacity - len(self._states))
-                self._states.update(dict(list(loaded.items())[:room]) if len(loaded) > room else loaded)
+                self._states.update(fresh[:room])
         return min(len(loaded), len(self._states))
 
     # --- forgetting ------------------------------------------------------------------------------------------
@@ -199,6 +234,9 @@ class ConsentIndex:
         """Drops what changed: a customer's states, or (customer "") the workspace's catalogue entries."""
         with self._lock:
             self._generation += 1
+            changes = list(changes)
+            if self._loading:
+                self._journal += [(self._generation, change) for change in changes]
             for workspace_id, customer_id in changes:
                 if customer_id:
                     self._states.pop((workspace_id, customer_id), None)
@@ -211,6 +249,8 @@ class ConsentIndex:
         changes from other processes can be heard again."""
         with self._lock:
             self._generation += 1
+            if self._loading:
+                self._journal.append((self._generation, ("*", "*")))
             self._states.clear()
             self._purposes.clear()
             self.active = active

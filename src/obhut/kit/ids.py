@@ -8,7 +8,7 @@ import uuid
 _WORKSPACE_ID = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
 
 
-_VERSION_BITS = 0xF << 76 | 0x3 << 62
+_VERSION_AND_VARIANT = 0xF << 76 | 0x3 << 62
 _VERSION_7 = 0x7 << 76 | 0x2 << 62  # version 7, RFC 9562 variant
 
 
@@ -23,7 +23,7 @@ def new_ids(count: int) -> list[str]:
     noise = os.urandom(10 * count)
     out = []
     for offset in range(0, 10 * count, 10):
-        value = (stamp | int.from_bytes(noise[offset : offset + 10])) & ~_VERSION_BITS | _VERSION_7
+        value = (stamp | int.from_bytes(noise[offset : offset + 10])) & ~_VERSION_AND_VARIANT | _VERSION_7
         digits = f"{value:032x}"
         out.append(f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}")
     return out

@@ -1,5 +1,5 @@
-"""Reading a large result fast: chunks of plain driver tuples, fetched by a thread while the caller works on
-the chunk before. For whole-table scans such as verifying the access log, where SQLAlchemy's row objects
+"""Reading a large result fast: chunks of plain driver tuples, on PostgreSQL fetched by a thread while the
+caller works on the chunk before. For whole-table scans such as verifying the access log, where SQLAlchemy's row objects
 would cost about as much as the work done on each row."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from contextlib import contextmanager, suppress
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import Select
+from sqlalchemy import Connection, Select
 from sqlalchemy.orm import Session
 
 from obhut.kit.ids import new_id
@@ -24,26 +24,40 @@ _DONE = object()
 @contextmanager
 def driver_chunks(session: Session, statement: Select[Any], size: int) -> Iterator[Iterator[Chunk]]:
     """The rows of `statement` in the session's transaction, `size` at a time, as the driver gives them: no
-    result processing (the caller converts what needs it) and parameters as given (plain str and int). A
-    server-side cursor on PostgreSQL, so memory stays one chunk ahead whatever the table's size."""
+    result processing (the caller converts what needs it). Parameters go to the driver as they are, so only
+    plain ones are taken (str, int, None). A thread reads a few chunks ahead of the caller (PostgreSQL through
+    a server-side cursor, so memory stays a few chunks whatever the table's size), except where the driver's
+    connection is bound to the caller's thread (SQLite in memory)."""
     connection = session.connection()
     compiled = statement.compile(dialect=connection.dialect)
     given = compiled.construct_params()
+    if any(value is not None and type(value) not in (str, int) for value in given.values()):
+        raise TypeError("driver_chunks takes plain parameters only (str, int, None): others need bind processing")
     parameters = tuple(given[name] for name in compiled.positiontup or ()) if compiled.positional else given
     driver = connection.connection.driver_connection
-    if connection.dialect.name == "postgresql":
-        cursor = driver.cursor(name=f"obhut_{new_id().replace('-', '')}")  # type: ignore[union-attr]
-    else:
-        cursor = driver.cursor()  # type: ignore[union-attr]
+    postgres = connection.dialect.name == "postgresql"
+    cursor = driver.cursor(name=f"obhut_{new_id().replace('-', '')}") if postgres else driver.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(compiled.string, parameters)
-        chunks = read_ahead(iter(partial(cursor.fetchmany, size), []))
+        fetched = iter(partial(cursor.fetchmany, size), [])
+        chunks = read_ahead(fetched) if _shareable(connection) else fetched
         try:
             yield chunks
         finally:
-            chunks.close()  # stops the reading thread before its cursor closes
+            if isinstance(chunks, Generator):
+                chunks.close()  # stops the reading thread before its cursor closes
     finally:
         cursor.close()
+
+
+def _shareable(connection: Connection) -> bool:
+    """Whether another thread may use the connection's driver connection meanwhile: SQLAlchemy lets it for a
+    SQLite file (check_same_thread off), not for a database in memory or a URL that asks otherwise."""
+    if connection.dialect.name != "sqlite":
+        return True
+    url = connection.engine.url
+    asked = str(url.query.get("check_same_thread", "false")).lower()
+    return url.database not in (None, "", ":memory:") and asked in ("false", "0")
 
 
 def read_ahead(items: Iterator[T], depth: int = 2) -> Generator[T, None, None]:
@@ -54,14 +68,18 @@ def read_ahead(items: Iterator[T], depth: int = 2) -> Generator[T, None, None]:
     stop = threading.Event()
 
     def fetch() -> None:
+        last: object = RuntimeError("the reading thread stopped before the end of the result")
         try:
             for item in items:
                 handoff.put(item)
                 if stop.is_set():
                     return
-            handoff.put(_DONE)
+            last = _DONE
         except Exception as error:  # noqa: BLE001 - handed to the caller, raised there
-            handoff.put(error)
+            last = error
+        finally:  # however the thread ends, the caller is not left waiting
+            if not stop.is_set():
+                handoff.put(last)
 
     thread = threading.Thread(target=fetch, name="obhut-read-ahead", daemon=True)
     thread.start()

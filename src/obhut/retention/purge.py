@@ -84,7 +84,7 @@ def survey(
     for chunk in bulk.chunks(candidates):
         rows = session.execute(
             select(*_SURVEYED)
-            .where(Customer.workspace_id == workspace_id, Customer.id.in_(chunk))
+            .where(Customer.workspace_id == workspace_id, Customer.id.in_(chunk), Customer.erased_at.is_(None))
             .order_by(Customer.id)
         )
         found += [due for row in rows if (due := _due(row, policies, holds, at)) is not None]

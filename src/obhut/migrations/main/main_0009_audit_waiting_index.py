@@ -8,6 +8,9 @@ The sequencer took its next batch through the positions' unique index (which als
 entries, under NULL) and sorted every waiting entry: PostgreSQL spilled that sort to disk with a backlog of
 50,000 while the table's statistics lagged behind its growth. Now the positions' index holds only the
 sequenced entries, and a second index only the waiting ones, in the sequencer's order.
+
+Building the indexes takes a lock on the access log (SQLite copies the table): with a large log, run the
+upgrade in a maintenance window; requests that write log entries wait for it.
 """
 
 from __future__ import annotations
