@@ -21,11 +21,13 @@ from obhut.audit import service as audit
 from obhut.audit.rules import action
 from obhut.audit.service import Context, Event
 from obhut.customers import repository, rules
+from obhut.customers.models import Customer
 from obhut.customers.service import CustomerService, canonical_input
 from obhut.kit.clock import today
-from obhut.kit.db import plan_afresh, unit_of_work
+from obhut.kit.db import plan_afresh, refresh_statistics, unit_of_work
 from obhut.kit.errors import ValidationFailedError
 from obhut.vault.errors import KeyRevokedError
+from obhut.vault.models import DataKey
 from obhut.vault.service import Vault
 from obhut.workspaces import service as workspaces
 
@@ -139,6 +141,9 @@ def import_file(
                 if progress:
                     progress(raw_file.tell())
         writer.submit(store, batch)
+    if report.imported:
+        with unit_of_work(factory) as session:  # plans for the tables as they now are, not as they were
+            refresh_statistics(session, [Customer.__tablename__, DataKey.__tablename__])
     report.rejected = len({line for line, _, _ in report.rejects})
     _write_rejects(report)
     if progress:

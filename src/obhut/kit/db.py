@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,6 +95,16 @@ def plan_afresh(session: Session) -> None:
     prepared one: for bulk work that grows a table, such as an import's dedupe lookups. Nothing on SQLite."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
+def refresh_statistics(session: Session, tables: Sequence[str]) -> None:
+    """After a bulk load, PostgreSQL's planner would go on planning for the tables as they were until
+    autovacuum's next pass (a join of a few hundred keys became a scan of the whole grown table): ANALYZE
+    them now. Nothing on SQLite, whose planner keeps no statistics unless asked."""
+    if session.get_bind().dialect.name == "postgresql":
+        quote = session.get_bind().dialect.identifier_preparer.quote
+        for table in tables:
+            session.execute(text(f"ANALYZE {quote(table)}"))
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
