@@ -43,3 +43,10 @@ def test_entries_written_together_share_their_time_and_have_their_own_ids() -> N
     assert len({row["at"] for row in rows}) == 1
     assert [json.loads(row["body"])[rules.CONTENT_COLUMNS.index("count")] for row in rows] == list(range(300))
     assert all(row["body"] == rules.body_bytes(row) for row in rows)
+
+
+def test_a_context_repr_names_no_address_or_browser() -> None:
+    context = service.Context("staff:1", "support_agent", "192.0.2.77", "Mozilla/5.0 (Example)", "req-9")
+    assert "192.0.2.77" not in repr(context)
+    assert "Mozilla" not in repr(context)
+    assert "staff:1" in repr(context)

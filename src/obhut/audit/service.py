@@ -40,8 +40,8 @@ class Context:
 
     actor: str
     role: str
-    address: str = ""
-    user_agent: str = ""
+    address: str = field(default="", repr=False)  # a person's network address and browser: not for reprs
+    user_agent: str = field(default="", repr=False)
     request_id: str = ""
 
 
