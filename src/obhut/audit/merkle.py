@@ -57,11 +57,13 @@ def root(leaf_hashes: Sequence[bytes]) -> bytes:
         return EMPTY_ROOT
     level = list(leaf_hashes)
     while len(level) > 1:
-        paired = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
-        if len(level) % 2:
-            paired.append(level[-1])
-        level = paired
+        level = _paired(level) + level[-1:] if len(level) % 2 else _paired(level)
     return level[0]
+
+
+def _paired(level: Sequence[bytes]) -> list[bytes]:
+    """The parents of neighbouring pairs of nodes (an odd last node has none), in one pass."""
+    return [_sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
 
 
 def _fold(hashes: Sequence[bytes]) -> bytes:
@@ -230,7 +232,7 @@ class CompactRange:
             return self._one_by_one(leaves, stops)
         levels = [list(leaves)]
         while len(below := levels[-1]) > 1:
-            levels.append([_sha256(b"\x01" + below[i] + below[i + 1]).digest() for i in range(0, len(below) - 1, 2)])
+            levels.append(_paired(below))
         roots = [_fold(self._hashes + _prefix(levels, stop - start)) for stop in stops]
         if count & (count - 1):  # any other length leaves the size unaligned: a later block goes leaf by leaf
             self._hashes += _prefix(levels, count)
