@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from obhut.audit import merkle, rules
+from obhut.audit import merkle, notes, rules
 from obhut.audit import service as audit
 from obhut.audit.models import AuditCheckpoint, AuditEntry
 from obhut.audit.tasks import Report, verify
@@ -101,7 +101,7 @@ def test_proofs_over_the_api_check_against_the_signed_checkpoint(client: TestCli
     assert merkle.verify_inclusion(0, 7, bytes(leaf), path, root)
     assert not merkle.verify_inclusion(1, 7, bytes(leaf), path, root)
     consistency = client.get(f"{AUDIT}/proofs/consistency", params={"first": 1}).json()
-    old_root = merkle.parse_checkpoint_body(merkle.parse_signed_note(first.text)[0])[2]
+    old_root = notes.parse_checkpoint_body(notes.parse_signed_note(first.text)[0])[2]
     proof_hashes = [base64.b64decode(h) for h in consistency["proof"]]
     assert merkle.verify_consistency(1, 7, old_root, root, proof_hashes)
 
@@ -135,12 +135,12 @@ def _truncate(session: Session) -> None:
 def _forge(session: Session) -> None:
     head = session.scalar(select(AuditCheckpoint).order_by(AuditCheckpoint.size.desc()).limit(1))
     assert head is not None
-    body, signatures = merkle.parse_signed_note(head.note)
+    body, signatures = notes.parse_signed_note(head.note)
     name, key_id, signature = signatures[0]
-    origin, size, _root = merkle.parse_checkpoint_body(body)
+    origin, size, _root = notes.parse_checkpoint_body(body)
     forged_root = bytes(32)
     head.root = forged_root
-    head.note = merkle.signed_note(merkle.checkpoint_body(origin, size, forged_root), name, key_id, signature)
+    head.note = notes.signed_note(notes.checkpoint_body(origin, size, forged_root), name, key_id, signature)
 
 
 def _insert(session: Session) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import delete, select, update
 
-from obhut.audit import merkle, rules
+from obhut.audit import notes, rules
 from obhut.audit import service as audit
 from obhut.audit.models import AuditCheckpoint, AuditEntry
 from obhut.audit.service import Context, Event
@@ -33,8 +33,8 @@ def test_sequence_publishes_checkpoints_and_verify_passes(obhut: Obhut, containe
     assert sequenced.exit_code == 0, sequenced.output
     assert "3 entries sequenced" in sequenced.output
     published = (tmp_path / CHECKPOINTS).read_text(encoding="utf-8")
-    body, signatures = merkle.parse_signed_note(published)
-    assert merkle.parse_checkpoint_body(body)[:2] == (rules.origin(DEFAULT), 3)
+    body, signatures = notes.parse_signed_note(published)
+    assert notes.parse_checkpoint_body(body)[:2] == (rules.origin(DEFAULT), 3)
     assert signatures[0][0] == rules.origin(DEFAULT)
     verified = obhut("audit", "verify", "--checkpoints", str(tmp_path / CHECKPOINTS))
     assert verified.exit_code == 0, verified.output
@@ -98,7 +98,7 @@ def test_prove_prints_checked_inclusion_and_consistency_proofs(obhut: Obhut, con
     assert inclusion.exit_code == 0, inclusion.output
     hashes, note = inclusion.stdout.split("\n\n", 1)
     assert len(hashes.split()) == 3  # a path of three hashes in a tree of seven
-    assert merkle.parse_checkpoint_body(merkle.parse_signed_note(note)[0])[1] == 7
+    assert notes.parse_checkpoint_body(notes.parse_signed_note(note)[0])[1] == 7
     consistency = obhut("audit", "prove", "--first", "2")
     assert consistency.exit_code == 0, consistency.output
     assert len(consistency.stdout.split("\n\n", 1)[0].split()) >= 1

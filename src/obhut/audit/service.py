@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from obhut.audit import merkle, rules
+from obhut.audit import merkle, notes, rules
 from obhut.audit.models import AuditCheckpoint, AuditEntry, AuditNode
 from obhut.audit.ports import CheckpointSink
 from obhut.kit import bulk
@@ -168,8 +168,8 @@ def sign(keyring: Keyring, workspace_id: str, size: int, root: bytes) -> str:
     """The checkpoint as a C2SP signed note, signed with the workspace's Ed25519 checkpoint key."""
     signer = keyring.signer(rules.SIGNER)
     name = rules.origin(workspace_id)
-    body = merkle.checkpoint_body(name, size, root)
-    return merkle.signed_note(body, name, merkle.note_key_id(name, signer.public_key), signer.sign(body.encode()))
+    body = notes.checkpoint_body(name, size, root)
+    return notes.signed_note(body, name, notes.note_key_id(name, signer.public_key), signer.sign(body.encode()))
 
 
 def sequence(

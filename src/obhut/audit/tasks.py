@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from obhut.audit import alerts, merkle, rules, service
+from obhut.audit import alerts, merkle, notes, rules, service
 from obhut.audit.adapters.webhook import AlertWebhook
 from obhut.audit.models import AuditCheckpoint, AuditEntry
 from obhut.audit.ports import CheckpointSink
@@ -51,12 +51,12 @@ class Report:
 def _exported(note: str, workspace_id: str, public_key: bytes) -> tuple[int, bytes] | None:
     """(size, root) of a checkpoint note this workspace's key signed; None for anything else."""
     try:
-        body, signatures = merkle.parse_signed_note(note)
-        origin, size, root = merkle.parse_checkpoint_body(body)
+        body, signatures = notes.parse_signed_note(note)
+        origin, size, root = notes.parse_checkpoint_body(body)
     except ValueError:
         return None
     name = rules.origin(workspace_id)
-    key_id = merkle.note_key_id(name, public_key)
+    key_id = notes.note_key_id(name, public_key)
     ok = any(n == name and k == key_id and signature_valid(public_key, body.encode(), s) for n, k, s in signatures)
     return (size, root) if ok and origin == name else None
 
