@@ -370,3 +370,17 @@ def test_appending_many_completes_the_same_nodes_as_appending_one_by_one() -> No
     assert (many.size, many.hashes, many.root()) == (300, one_by_one.hashes, merkle.root(leaves))
     with pytest.raises(ValueError, match="32 bytes"):
         many.append_all([b"short"])
+
+
+def test_blocks_hashed_apart_join_as_their_leaves_would() -> None:
+    leaves = leaves_of(40)
+    tree = merkle.CompactRange()
+    for start, count in ((0, 16), (16, 8), (24, 8), (32, 5)):  # the last block is shorter: the log's end
+        stops = [s - start for s in (start + 1, start + count // 2 + 1, start + count)]
+        summary = merkle.block(leaves[start : start + count], stops)
+        assert tree.join(summary) == [ROOT_AT[start + stop] for stop in stops]
+        assert (tree.size, tree.root()) == (start + count, ROOT_AT[start + count])
+    assert tree.join(merkle.block([])) == []
+    assert tree.size == 37
+    with pytest.raises(ValueError, match="not aligned"):
+        tree.join(merkle.block(leaves[:4]))  # 37 is no multiple of 4

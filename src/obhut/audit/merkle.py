@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
@@ -224,15 +225,22 @@ class CompactRange:
         start, count = self._size, len(leaves)
         if count == 0 or start % (1 << (count - 1).bit_length()):
             return self._one_by_one(leaves, stops)
-        levels = [list(leaves)]
-        while len(below := levels[-1]) > 1:
-            levels.append(_paired(below))
-        roots = [_fold(self._hashes + _prefix(levels, stop - start)) for stop in stops]
+        return self.join(block(leaves, [stop - start for stop in stops]))
+
+    def join(self, summary: Block) -> list[bytes]:
+        """Appends a block hashed apart (`block`, perhaps in another process) without its leaves; returns the
+        root at each of its stops. The tree's size must be a multiple of a power of two at least its length."""
+        count = summary.size
+        if count == 0:
+            return []
+        if self._size % (1 << (count - 1).bit_length()):
+            raise ValueError(f"a block of {count} leaves cannot join a tree of size {self._size}: not aligned")
+        roots = [_fold(self._hashes + list(nodes)) for nodes in summary.prefixes]
         if count & (count - 1):  # any other length leaves the size unaligned: a later block goes leaf by leaf
-            self._hashes += _prefix(levels, count)
+            self._hashes += summary.nodes
             self._size += count
         else:
-            self._merge(levels[-1][0], count.bit_length() - 1)
+            self._merge(summary.nodes[0], count.bit_length() - 1)
         return roots
 
     def _one_by_one(self, leaves: Sequence[bytes], stops: Sequence[int]) -> list[bytes]:
@@ -256,6 +264,26 @@ class CompactRange:
 
     def root(self) -> bytes:
         return _fold(self._hashes) if self._hashes else EMPTY_ROOT
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A run of leaves hashed as a subtree of its own, as much of it as a tree needs to take it in (`join`):
+    its length, its perfect subtrees largest first, and the same for its first `stop` leaves at each stop."""
+
+    size: int
+    nodes: tuple[bytes, ...]
+    prefixes: tuple[tuple[bytes, ...], ...]
+
+
+def block(leaves: Sequence[bytes], stops: Sequence[int] = ()) -> Block:
+    """Hashes `leaves` level by level, each node once; `stops`: leaf counts within it (1 to its length) at
+    which the tree's root will be asked for."""
+    levels = [list(leaves)]
+    while len(below := levels[-1]) > 1:
+        levels.append(_paired(below))
+    prefixes = tuple(tuple(_prefix(levels, stop)) for stop in stops)
+    return Block(len(leaves), tuple(_prefix(levels, len(leaves))), prefixes)
 
 
 def _prefix(levels: Sequence[Sequence[bytes]], size: int) -> list[bytes]:
