@@ -24,6 +24,7 @@ from obhut.audit.dependencies import Trail
 from obhut.audit.service import Context, Event
 from obhut.audit.tasks import verify
 from obhut.container import Container, build
+from obhut.kit import parallel
 from obhut.kit.clock import now
 from obhut.kit.db import unit_of_work
 from obhut.kit.ids import new_id
@@ -127,11 +128,12 @@ def pipeline(built: Container, count: int) -> float:
     return batches * BATCH / (end - started)
 
 
-def verification(built: Container, *, deep: bool) -> tuple[int, float]:
+def verification(built: Container, *, deep: bool, workers: int | None = None) -> tuple[int, float]:
+    """(entries, entries/s); `workers` None: as many processes as verify finds safe (as `obhut audit verify`)."""
     with built.sessions() as session:
         keyring = built.vault.open(session, WORKSPACE)
         started = time.perf_counter()
-        report = verify(session, keyring, WORKSPACE, deep=deep)
+        report = verify(session, keyring, WORKSPACE, deep=deep, workers=workers)
         elapsed = time.perf_counter() - started
     assert report.ok, report.problems
     return report.entries, report.entries / elapsed
@@ -206,11 +208,16 @@ def main() -> None:
                 f"    {backend:<9} both at once, the sequencer in a process of its own (serve and worker): "
                 f"{pipeline(built, args.count):>9,.0f}/s"
             )
+            with built.sessions() as session:
+                workers = parallel.workers_for(session)
             entries, tree_rate = verification(built, deep=False)
             _, deep_rate = verification(built, deep=True)
+            _, tree_alone = verification(built, deep=False, workers=1)
+            _, deep_alone = verification(built, deep=True, workers=1)
             print(
-                f"    {backend:<9} verification of {entries:,} entries: tree {tree_rate:,.0f}/s, with every "
-                f"entry's columns {deep_rate:,.0f}/s (target >= 300,000/s)"
+                f"    {backend:<9} verification of {entries:,} entries, {workers} processes: tree {tree_rate:,.0f}/s, "
+                f"with every entry's columns {deep_rate:,.0f}/s (target >= 300,000/s) | one process: tree "
+                f"{tree_alone:,.0f}/s, with columns {deep_alone:,.0f}/s"
             )
             if backend == "sqlite":
                 figures = logged_reads(built, args.reads)

@@ -185,11 +185,15 @@ def _rewrite(session: Session, seq: int) -> None:
     row.leaf_hash = merkle.leaf_hash(rules.leaves_data(seq, [row.body])[0])
 
 
-@pytest.mark.parametrize(("kind", "first_bad"), [("change", 37), ("delete", 37), ("reorder", 37), ("rewrite", 30)])
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize(
+    ("kind", "first_bad"), [("change", 37), ("delete", 37), ("delete", 39), ("reorder", 37), ("rewrite", 30)]
+)
 def test_tampering_deep_in_a_log_read_in_many_chunks_is_found_at_its_position(
-    container: Container, kind: str, first_bad: int
+    container: Container, kind: str, first_bad: int, workers: int
 ) -> None:
-    """Verification hashes whole chunks at a time (4,096 entries; 8 here) between signed checkpoints."""
+    """Verification hashes whole chunks at a time (4,096 entries; 8 here) between signed checkpoints, in this
+    process or in worker processes that read a chunk each."""
     context = audit.Context("staff:1", "support_agent")
     for _ in range(6):  # 60 entries, a checkpoint after every 10
         with unit_of_work(container.sessions) as session:
@@ -197,21 +201,21 @@ def test_tampering_deep_in_a_log_read_in_many_chunks_is_found_at_its_position(
         audit.sequence_all(container.sessions, container.vault, WORKSPACE)
     with container.sessions() as session:
         keyring = container.vault.open(session, WORKSPACE)
-        clean = verify(session, keyring, WORKSPACE, chunk_size=8)
+        clean = verify(session, keyring, WORKSPACE, chunk_size=8, workers=workers)
     assert (clean.ok, clean.entries, clean.checkpoints) == (True, 60, 6)
     with unit_of_work(container.sessions) as session:
         if kind == "change":
             session.execute(update(AuditEntry).where(AuditEntry.seq == 37).values(outcome="failed"))
         elif kind == "rewrite":  # found by the checkpoint after it: from the last one that matched, 30
             _rewrite(session, 37)
-        elif kind == "delete":
-            session.execute(delete(AuditEntry).where(AuditEntry.seq == 37))
+        elif kind == "delete":  # 39: the last of its chunk, which then ends early
+            session.execute(delete(AuditEntry).where(AuditEntry.seq == first_bad))
         else:
             _set_seq(session, 37, -1)
             _set_seq(session, 38, 37)
             _set_seq(session, -1, 38)
     with container.sessions() as session:
-        report = verify(session, container.vault.open(session, WORKSPACE), WORKSPACE, chunk_size=8)
+        report = verify(session, container.vault.open(session, WORKSPACE), WORKSPACE, chunk_size=8, workers=workers)
     assert (report.ok, report.first_bad) == (False, first_bad), report.problems
 
 

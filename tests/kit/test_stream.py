@@ -8,10 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, insert, select
+from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, create_engine, insert, select
 from sqlalchemy.orm import Session
 
-from obhut.kit.stream import driver_chunks, read_ahead
+from obhut.kit.db import build_engine
+from obhut.kit.settings import Settings
+from obhut.kit.stream import driver_chunks, driver_rows, read_ahead
 
 
 def test_everything_arrives_in_order() -> None:
@@ -61,3 +63,21 @@ def test_driver_chunks_read_sqlite_in_memory_on_the_callers_thread_and_files_ahe
         with pytest.raises(TypeError, match="plain parameters"):
             driver_chunks(session, select(rows.c.n).where(rows.c.word == b"bytes"), 4).__enter__()
     engine.dispose()
+
+
+def test_driver_rows_and_chunks_give_binary_columns_as_bytes_on_both_databases(settings: Settings) -> None:
+    engine = build_engine(settings.resolved_database_url)
+    blobs = Table("stream_blobs", MetaData(), Column("n", Integer, primary_key=True), Column("data", LargeBinary))
+    blobs.metadata.create_all(engine)
+    expected = [(n, bytes([n, 0, 255]) * n) for n in range(1, 6)]
+    try:
+        with Session(engine) as session:
+            session.execute(insert(blobs), [{"n": n, "data": data} for n, data in expected])
+            query = select(blobs.c.n, blobs.c.data).where(blobs.c.n >= 2).order_by(blobs.c.n)
+            rows = driver_rows(session.connection(), query)
+            with driver_chunks(session, query, 3) as chunks:
+                chunked = [row for chunk in chunks for row in chunk]
+        assert [tuple(row) for row in rows] == [tuple(row) for row in chunked] == expected[1:]
+        assert {type(data) for _, data in rows + chunked} == {bytes}
+    finally:
+        engine.dispose()

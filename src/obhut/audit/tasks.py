@@ -7,19 +7,19 @@ import logging
 import threading
 import time
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Connection, Dialect, Select, Table, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from obhut.audit import alerts, merkle, notes, rules, service
 from obhut.audit.adapters.webhook import AlertWebhook
 from obhut.audit.models import AuditCheckpoint, AuditEntry
 from obhut.audit.ports import CheckpointSink
-from obhut.kit import stream
+from obhut.kit import parallel, stream
 from obhut.kit.clock import now
 from obhut.kit.db import unit_of_work
 from obhut.vault.cipher import signature_valid
@@ -95,8 +95,7 @@ def signed_roots(
     return signed
 
 
-CHUNK = 4096  # entries hashed at a time: a power of two, so that every chunk is a subtree of its own (another
-# size verifies the same, leaf by leaf)
+CHUNK = 4096  # entries hashed at a time: a power of two, so that every chunk is a subtree of its own
 
 
 def verify(
@@ -108,50 +107,116 @@ def verify(
     *,
     deep: bool = True,
     chunk_size: int = CHUNK,
+    workers: int | None = None,
 ) -> Report:
     """`exported`: checkpoint notes kept outside the database (a file, a webhook's receiver). They catch what
     the database alone cannot show: a log truncated together with its newest checkpoints. `deep`: also check
-    that every entry's columns still say what its body says."""
+    that every entry's columns still say what its body says. `workers`: processes that read and hash chunks
+    side by side (None: as many as `kit.parallel` finds safe; 1: this process alone, reading ahead)."""
+    if chunk_size < 1 or chunk_size & (chunk_size - 1):
+        raise ValueError(f"the chunk size must be a power of two, got {chunk_size}")
     report = Report()
     signed = signed_roots(session, workspace_id, keyring.signer(rules.SIGNER).public_key, exported, report)
-    checkpoints = sorted(signed)
     tree = merkle.CompactRange()
     last_good = 0  # the largest checkpointed size whose root matched
-    content = [_ENTRIES.c[name] for name in rules.CONTENT_COLUMNS] if deep else []
-    query = (
-        select(_ENTRIES.c.seq, _ENTRIES.c.body, _ENTRIES.c.leaf_hash, *content)
-        .where(_ENTRIES.c.workspace_id == workspace_id, _ENTRIES.c.seq.is_not(None))
-        .order_by(_ENTRIES.c.seq)
-    )
-    dialect = session.get_bind().dialect
-    processors = [
-        (i, p) for i, c in enumerate(content, 3) if (p := c.type.dialect_impl(dialect).result_processor(dialect, None))
-    ]
-    with stream.driver_chunks(session, query, chunk_size) as chunks:  # plain tuples, read ahead while this hashes
-        for chunk in chunks:
-            start = tree.size
-            positions, bodies, stored = list(zip(*chunk, strict=True))[:3]
-            whole = positions == tuple(range(start, start + len(chunk)))
-            # where an entry is missing, verify up to it
-            count = len(chunk) if whole else next(i for i, p in enumerate(positions) if p != start + i)
-            rows, bodies, stored = chunk[:count], bodies[:count], stored[:count]
-            leaves = merkle.leaf_hashes(rules.leaves_data(start, bodies))
-            changed = [] if leaves == list(stored) else [start + i for i, h in enumerate(leaves) if h != stored[i]]
-            if deep:
-                changed = sorted({*changed, *_columns_changed(rows, start, processors)})
-            for position in changed:
-                report.bad(position, f"entry {position} was changed after it was logged")
-            stops = checkpoints[bisect_right(checkpoints, start) : bisect_right(checkpoints, start + len(rows))]
-            for size, root in zip(stops, tree.extend(leaves, stops), strict=True):
-                last_good = _checkpointed(report, size, root == signed[size], last_good)
-            if progress is not None:
-                progress(len(rows))
-            if not whole:
-                report.bad(tree.size, f"entry {tree.size} is missing (deleted, or the entries were renumbered)")
-                break
+    plan = _Plan(workspace_id, tuple(sorted(signed)), deep, chunk_size)
+    for checked in _checked(session, plan, parallel.workers_for(session) if workers is None else workers):
+        for position in checked.changed:
+            report.bad(position, f"entry {position} was changed after it was logged")
+        for size, root in zip(checked.stops, tree.join(checked.block), strict=True):
+            last_good = _checkpointed(report, size, root == signed[size], last_good)
+        if progress is not None:
+            progress(checked.block.size)
+        if not checked.whole:
+            report.bad(tree.size, f"entry {tree.size} is missing (deleted, or the entries were renumbered)")
+            break
     report.entries = tree.size
     _ends(report, max(signed, default=0), tree.size)
     return report
+
+
+@dataclass(frozen=True)
+class _Plan:
+    workspace_id: str
+    checkpoints: tuple[int, ...]  # signed sizes, ascending
+    deep: bool
+    chunk_size: int
+
+    def query(self, start: int | None = None) -> Select[Any]:
+        """The entries in position order: all of them, or one chunk's range from `start`."""
+        content = [_ENTRIES.c[name] for name in rules.CONTENT_COLUMNS] if self.deep else []
+        where = [_ENTRIES.c.workspace_id == self.workspace_id, _ENTRIES.c.seq.is_not(None)]
+        if start is not None:
+            where += [_ENTRIES.c.seq >= start, _ENTRIES.c.seq < start + self.chunk_size]
+        return (
+            select(_ENTRIES.c.seq, _ENTRIES.c.body, _ENTRIES.c.leaf_hash, *content)
+            .where(*where)
+            .order_by(_ENTRIES.c.seq)
+        )
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """One chunk, checked: positions from its start up to the first missing entry (`whole`: none missing)."""
+
+    whole: bool
+    changed: list[int]
+    stops: list[int]  # checkpoint sizes within it
+    block: merkle.Block
+
+
+def _checked(session: Session, plan: _Plan, workers: int) -> Iterator[_Checked]:
+    """The chunks checked in order: by worker processes, each reading its chunks by position, or here, from one
+    stream of the entries that a thread reads ahead."""
+    if workers > 1:
+        positioned = (_ENTRIES.c.workspace_id == plan.workspace_id, _ENTRIES.c.seq.is_not(None))  # the index's side
+        last = session.scalar(select(func.max(_ENTRIES.c.seq)).where(*positioned))
+        size = 0 if last is None else last + 1
+        tasks = [(plan, start, min(plan.chunk_size, size - start)) for start in range(0, size, plan.chunk_size)]
+        yield from parallel.ordered_map(session, _check_range, tasks, workers)
+        return
+    processors = _processors(session.get_bind().dialect, plan.deep)
+    start = 0
+    with stream.driver_chunks(session, plan.query(), plan.chunk_size) as chunks:
+        for chunk in chunks:
+            yield (checked := _check(plan, chunk, start, len(chunk), processors))
+            start += checked.block.size
+
+
+def _check_range(connection: Connection, task: tuple[_Plan, int, int]) -> _Checked:
+    """In a worker: one chunk, read by its positions."""
+    plan, start, expected = task
+    rows = stream.driver_rows(connection, plan.query(start))
+    return _check(plan, rows, start, expected, _processors(connection.dialect, plan.deep))
+
+
+def _check(plan: _Plan, rows: stream.Chunk, start: int, expected: int, processors: _Processors) -> _Checked:
+    """Rows that should hold the `expected` positions from `start` on."""
+    positions, bodies, stored = list(zip(*rows, strict=True))[:3] if rows else ((), (), ())
+    whole = positions == tuple(range(start, start + expected))
+    # where an entry is missing, check up to it
+    count = expected if whole else next((i for i, p in enumerate(positions) if p != start + i), len(rows))
+    rows, bodies, stored = rows[:count], bodies[:count], stored[:count]
+    leaves = merkle.leaf_hashes(rules.leaves_data(start, bodies))
+    changed = [] if leaves == list(stored) else [start + i for i, h in enumerate(leaves) if h != stored[i]]
+    if plan.deep:
+        changed = sorted({*changed, *_columns_changed(rows, start, processors)})
+    checkpoints = plan.checkpoints
+    stops = list(checkpoints[bisect_right(checkpoints, start) : bisect_right(checkpoints, start + count)])
+    return _Checked(whole, changed, stops, merkle.block(leaves, [stop - start for stop in stops]))
+
+
+_Processors = Sequence[tuple[int, Callable[[Any], Any]]]
+
+
+def _processors(dialect: Dialect, deep: bool) -> _Processors:
+    """What turns the driver's values of the content columns into the ones the body was made from."""
+    if not deep:
+        return []
+    content = [_ENTRIES.c[name] for name in rules.CONTENT_COLUMNS]
+    return [
+        (i, p) for i, c in enumerate(content, 3) if (p := c.type.dialect_impl(dialect).result_processor(dialect, None))
+    ]
 
 
 def _columns_changed(

@@ -49,10 +49,15 @@ def verify(
         with built.sessions() as session:
             total = session.scalar(select(func.count()).where(AuditEntry.workspace_id == workspace_id)) or 0
             keyring = built.vault.open(session, workspace_id)
-            with progress_bar() as bar:
+            with progress_bar(auto_refresh=False) as bar:  # no thread: verify may fork workers
                 task = bar.add_task("verifying", total=total)
-                report = tasks.verify(session, keyring, workspace_id, exported, lambda n: bar.advance(task, n))
-                bar.update(task, completed=total)
+
+                def advance(entries: int) -> None:
+                    bar.advance(task, entries)
+                    bar.refresh()
+
+                report = tasks.verify(session, keyring, workspace_id, exported, advance)
+                bar.update(task, completed=total, refresh=True)
     if report.ok:
         console.print(f"ok: {report.entries} entries, {report.checkpoints} checkpoints, every one as signed")
         return

@@ -50,7 +50,9 @@ def ensure_default_workspace(built: Container) -> None:
             workspaces.create(session, built.vault, name, key_provider=built.settings.key_provider)
 
 
-def progress_bar() -> Progress:
+def progress_bar(*, auto_refresh: bool = True) -> Progress:
+    """A bar on the terminal. `auto_refresh=False`: drawn only when the caller refreshes it, with no thread of
+    its own (work that forks worker processes keeps this process single-threaded)."""
     return Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -59,6 +61,7 @@ def progress_bar() -> Progress:
         TimeRemainingColumn(),
         console=console,
         transient=False,
+        auto_refresh=auto_refresh,
     )
 
 

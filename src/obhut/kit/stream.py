@@ -1,6 +1,6 @@
-"""Reading a large result fast: chunks of plain driver tuples, on PostgreSQL fetched by a thread while the
-caller works on the chunk before. For whole-table scans such as verifying the access log, where SQLAlchemy's row objects
-would cost about as much as the work done on each row."""
+"""Reading a large result fast: plain driver tuples, in chunks that a thread fetches while the caller works on
+the chunk before, or all at once for a result that fits in memory. For whole-table scans such as verifying the
+access log, where SQLAlchemy's row objects would cost about as much as the work done on each row."""
 
 from __future__ import annotations
 
@@ -29,16 +29,14 @@ def driver_chunks(session: Session, statement: Select[Any], size: int) -> Iterat
     a server-side cursor, so memory stays a few chunks whatever the table's size), except where the driver's
     connection is bound to the caller's thread (SQLite in memory)."""
     connection = session.connection()
-    compiled = statement.compile(dialect=connection.dialect)
-    given = compiled.construct_params()
-    if any(value is not None and type(value) not in (str, int) for value in given.values()):
-        raise TypeError("driver_chunks takes plain parameters only (str, int, None): others need bind processing")
-    parameters = tuple(given[name] for name in compiled.positiontup or ()) if compiled.positional else given
+    sql, parameters = _driver_statement(connection, statement)
     driver = connection.connection.driver_connection
-    postgres = connection.dialect.name == "postgresql"
-    cursor = driver.cursor(name=f"obhut_{new_id().replace('-', '')}") if postgres else driver.cursor()  # type: ignore[union-attr]
+    if connection.dialect.name == "postgresql":  # a server-side cursor; binary results: bytea as it is, not hex
+        cursor = driver.cursor(name=f"obhut_{new_id().replace('-', '')}", binary=True)  # type: ignore[union-attr]
+    else:
+        cursor = driver.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(compiled.string, parameters)
+        cursor.execute(sql, parameters)
         fetched = iter(partial(cursor.fetchmany, size), [])
         chunks = read_ahead(fetched) if _shareable(connection) else fetched
         try:
@@ -48,6 +46,30 @@ def driver_chunks(session: Session, statement: Select[Any], size: int) -> Iterat
                 chunks.close()  # stops the reading thread before its cursor closes
     finally:
         cursor.close()
+
+
+def driver_rows(connection: Connection, statement: Select[Any]) -> Chunk:
+    """All rows of `statement` as the driver gives them, as `driver_chunks` does, for a result that fits in
+    memory."""
+    sql, parameters = _driver_statement(connection, statement)
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if connection.dialect.name == "postgresql":  # binary results: bytea arrives as it is, not as hex
+            cursor.execute(sql, parameters, binary=True)
+        else:
+            cursor.execute(sql, parameters)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def _driver_statement(connection: Connection, statement: Select[Any]) -> tuple[str, Any]:
+    """The statement's SQL and parameters in the driver's own form; only plain parameters are taken."""
+    compiled = statement.compile(dialect=connection.dialect)
+    given = compiled.construct_params()
+    if any(value is not None and type(value) not in (str, int) for value in given.values()):
+        raise TypeError("driver rows take plain parameters only (str, int, None): others need bind processing")
+    return compiled.string, tuple(given[name] for name in compiled.positiontup or ()) if compiled.positional else given
 
 
 def _shareable(connection: Connection) -> bool:
