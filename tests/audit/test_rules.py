@@ -1,4 +1,4 @@
-"""The access log's rules: its words for a customer, and the canonical body each entry is hashed as."""
+"""The access log's rules: its words for a customer, the canonical body each entry is hashed as, and its leaves."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import json
 import uuid
 from datetime import UTC, datetime
 
-from obhut.audit import rules, service
+import pytest
+
+from obhut.audit import merkle, rules, service
 
 
 def test_a_declined_consent_is_not_data_that_was_not_shown() -> None:
@@ -50,3 +52,13 @@ def test_a_context_repr_names_no_address_or_browser() -> None:
     assert "192.0.2.77" not in repr(context)
     assert "Mozilla" not in repr(context)
     assert "staff:1" in repr(context)
+
+
+def test_a_leaf_covers_the_position_then_the_body_and_is_hashed_without_joining_them_first() -> None:
+    bodies = [b"", b"ab", b'["x"]' * 100]
+    assert rules.leaves_data(258, bodies[:2]) == [bytes(6) + b"\x01\x02", bytes(6) + b"\x01\x03ab"]
+    by_leaf = [merkle.leaf_hash(data) for data in rules.leaves_data(2**40, bodies)]
+    assert rules.leaf_hashes(2**40, bodies) == by_leaf
+    assert rules.leaf_hashes(0, []) == []
+    with pytest.raises(ValueError, match="zip"):
+        merkle.leaf_hashes(bodies, rules.leaf_heads(0, 2))  # one head short

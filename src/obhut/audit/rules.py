@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping, Sequence
+import struct
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
+
+from obhut.audit import merkle
 
 ORIGIN_PREFIX = "obhut.example.com/access-log/"  # checkpoint origin: a schema-less URL naming the log
 SIGNER = "checkpoint"  # the workspace key's use
@@ -50,8 +53,20 @@ def origin(workspace_id: str) -> str:
 def leaves_data(start: int, bodies: Sequence[bytes]) -> list[bytes]:
     """What the leaf hashes of consecutive entries from position `start` cover: each entry's position (8 bytes,
     big-endian), then its body."""
-    positions = range(start, start + len(bodies))
-    return [position.to_bytes(8, "big") + body for position, body in zip(positions, bodies, strict=True)]
+    return [head + body for head, body in zip(leaf_heads(start, len(bodies)), bodies, strict=True)]
+
+
+def leaf_hashes(start: int, bodies: Sequence[bytes]) -> list[bytes]:
+    """The leaf hashes of `leaves_data(start, bodies)`, without joining each position and body first."""
+    return merkle.leaf_hashes(bodies, leaf_heads(start, len(bodies)))
+
+
+def leaf_heads(start: int, count: int) -> Iterator[bytes]:
+    """What each leaf's data starts with: its position, 8 bytes big-endian."""
+    return map(_POSITION.pack, range(start, start + count))
+
+
+_POSITION = struct.Struct(">Q")
 
 
 def body_bytes(values: Mapping[str, Any], at_text: str | None = None) -> bytes:

@@ -199,7 +199,7 @@ def sequence(
         keyring = vault.open(session, workspace_id)
         tree = frontier(latest)
         start = tree.size
-        hashes = merkle.leaf_hashes(rules.leaves_data(start, [bytes(body) for _, body in waiting]))
+        hashes = rules.leaf_hashes(start, [bytes(body) for _, body in waiting])
         nodes = tree.append_all(hashes)  # the leaves themselves are kept with their entries
         leaves = [
             (entry_id, start + n, leaf) for n, ((entry_id, _), leaf) in enumerate(zip(waiting, hashes, strict=True))

@@ -197,7 +197,7 @@ def _check(plan: _Plan, rows: stream.Chunk, start: int, expected: int, processor
     # where an entry is missing, check up to it
     count = expected if whole else next((i for i, p in enumerate(positions) if p != start + i), len(rows))
     rows, bodies, stored = rows[:count], bodies[:count], stored[:count]
-    leaves = merkle.leaf_hashes(rules.leaves_data(start, bodies))
+    leaves = rules.leaf_hashes(start, bodies)
     changed = [] if leaves == list(stored) else [start + i for i, h in enumerate(leaves) if h != stored[i]]
     if plan.deep:
         changed = sorted({*changed, *_columns_changed(rows, start, processors)})
