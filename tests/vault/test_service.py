@@ -191,6 +191,33 @@ class TestShredding:
         assert old_key["generation"] not in generations
         assert _read(container, neighbour)["given_name"] == "Jane"
 
+    def test_a_shred_lets_the_old_shard_key_go_and_keeps_the_rest_warm(
+        self, container: Container, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        ids, shards = _create(container, 20), container.settings.key_shards
+        assert shards < len(ids)  # so that some shard holds two of them
+        victim, neighbour = next(
+            (a, b) for a in ids for b in ids if a != b and rules.shard_of(a, shards) == rules.shard_of(b, shards)
+        )
+        elsewhere = next(i for i in ids if rules.shard_of(i, shards) != rules.shard_of(victim, shards))
+        with unit_of_work(container.sessions) as session:
+            key = session.get(DataKey, (WORKSPACE, victim))
+            assert key is not None
+            shard, generation = key.shard, key.generation
+            container.customers.shred(session, WORKSPACE, victim)
+        held = container.vault._cache.get(WORKSPACE, 1)
+        assert held is not None
+        assert ("shard", shard, generation) not in held  # destroyed: not even this process keeps it
+        assert ("shard", shard, generation + 1) in held
+        provider = container.vault.provider(container.settings.key_provider)
+        calls: list[int] = []
+        unwrap = provider.unwrap
+        monkeypatch.setattr(provider, "unwrap", lambda ref, items: calls.append(len(items)) or unwrap(ref, items))
+        assert [_read(container, i)["email"] for i in (neighbour, elsewhere)] == [
+            f"kunde{ids.index(i)}@example.com" for i in (neighbour, elsewhere)
+        ]
+        assert calls == []  # the moved shard's new key and every other one were at hand
+
     def test_shredding_twice_is_harmless(self, container: Container) -> None:
         (customer_id,) = _create(container)
         with unit_of_work(container.sessions) as session:

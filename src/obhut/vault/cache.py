@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 SecretId = tuple[str, int, int]  # kind, slot, generation
@@ -38,6 +39,17 @@ class KeyCache:
         """The secrets of the newest version of the workspace held here (if not expired)."""
         version = self._newest.get(workspace_id)
         return None if version is None else self.get(workspace_id, version)
+
+    def revise(
+        self, workspace_id: str, version: int, keep: Callable[[SecretId], bool], added: Mapping[SecretId, bytes]
+    ) -> None:
+        """Where this version's secrets are held: those `keep` refuses are let go and `added` are held as well,
+        until the entry expires as it would have (a shred moved some shard keys: the others stay warm)."""
+        with self._lock:
+            entry = self._entries.get((workspace_id, version))
+            if entry is not None:
+                kept = {secret_id: key for secret_id, key in entry.secrets.items() if keep(secret_id)}
+                self._entries[(workspace_id, version)] = _Entry(entry.expires_at, kept | dict(added))
 
     def drop(self, workspace_id: str) -> None:
         with self._lock:

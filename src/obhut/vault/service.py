@@ -338,15 +338,22 @@ class Vault:
             ]
         repository.rewrap_data_keys(session, updates)
         repository.set_shard_generations(session, workspace_id, version.version, moved)
-        after_commit(session, lambda: self._destroy_below(version, moved))
+        after_commit(session, lambda: self._destroy_below(version, moved, fresh))
 
-    def _destroy_below(self, version: RootKey, moved: Mapping[int, int]) -> None:
+    def _destroy_below(self, version: RootKey, moved: Mapping[int, int], fresh: Mapping[int, bytes]) -> None:
+        """Destroys the moved shards' old generations, here and in the key store; this process keeps the new
+        ones, and every other key it held, so that the next request needs no provider call."""
+        kind = SecretKind.SHARD.value
         with unit_of_work(self._keystore) as keystore:
             for shard, generation in moved.items():
-                repository.delete_secrets(
-                    keystore, version.workspace_id, version.version, SecretKind.SHARD.value, shard, generation
-                )
-        self._cache.drop(version.workspace_id)
+                repository.delete_secrets(keystore, version.workspace_id, version.version, kind, shard, generation)
+
+        def keep(secret_id: SecretId) -> bool:
+            held_kind, slot, generation = secret_id
+            return held_kind != kind or slot not in moved or generation >= moved[slot]
+
+        added = {(kind, shard, moved[shard]): key for shard, key in fresh.items()}
+        self._cache.revise(version.workspace_id, version.version, keep, added)
 
     def sweep(self, session: Session, workspace_id: str) -> int:
         """Destroy shard keys older than their live generation, left behind if a process stopped between
