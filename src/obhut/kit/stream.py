@@ -65,7 +65,7 @@ def driver_rows(connection: Connection, statement: Select[Any]) -> Chunk:
 
 def _driver_statement(connection: Connection, statement: Select[Any]) -> tuple[str, Any]:
     """The statement's SQL and parameters in the driver's own form; only plain parameters are taken."""
-    compiled = statement.compile(dialect=connection.dialect)
+    compiled = statement.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})  # IN lists
     given = compiled.construct_params()
     if any(value is not None and type(value) not in (str, int) for value in given.values()):
         raise TypeError("driver rows take plain parameters only (str, int, None): others need bind processing")

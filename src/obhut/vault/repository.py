@@ -1,18 +1,20 @@
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Label, Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from obhut.kit import bulk
+from obhut.kit import bulk, stream
 from obhut.vault.models import DataKey, KeyVersion, ShardGeneration, ShreddedSubject, WrappedSecret
-from obhut.vault.rules import RootKey, VersionState, WrappedDataKey
+from obhut.vault.rules import RootKey, Tombstone, VersionState, WrappedDataKey
 
 _DATA_KEYS: Table = DataKey.__table__  # type: ignore[assignment]
 _VERSIONS: Table = KeyVersion.__table__  # type: ignore[assignment]
+_SECRETS: Table = WrappedSecret.__table__  # type: ignore[assignment]
+_TOMBSTONES: Table = ShreddedSubject.__table__  # type: ignore[assignment]
 
 # The hot reads take plain rows, not ORM objects: loading an ORM object costs more than the query on SQLite.
 ROOT_KEY_COLUMNS: list[Label[Any]] = [_VERSIONS.c[name].label(f"root_{name}") for name in RootKey.__dataclass_fields__]
@@ -133,12 +135,13 @@ _REWRAP_PG = text(
 )
 
 
-def shard_members(session: Session, workspace_id: str, version: int, shards: Sequence[int]) -> list[Any]:
-    """(subject_id, shard, wrapped) of every data key in the shards: plain rows, read once per shred."""
+def shard_members(session: Session, workspace_id: str, version: int, shards: Sequence[int]) -> stream.Chunk:
+    """(subject_id, shard, wrapped) of every data key in the shards: driver rows, read once per shred (a purge
+    reads most of the workspace's keys)."""
     query = select(_DATA_KEYS.c.subject_id, _DATA_KEYS.c.shard, _DATA_KEYS.c.wrapped).where(
         _DATA_KEYS.c.workspace_id == workspace_id, _DATA_KEYS.c.key_version == version, _DATA_KEYS.c.shard.in_(shards)
     )
-    return list(session.connection().execute(query))
+    return stream.driver_rows(session.connection(), query)
 
 
 def set_shard_generations(session: Session, workspace_id: str, version: int, generations: dict[int, int]) -> None:
@@ -172,14 +175,15 @@ def add_tombstones(session: Session, workspace_id: str, subject_ids: Sequence[st
     session.execute(insert(ShreddedSubject), rows)
 
 
-def shredded_many(session: Session, workspace_id: str, subject_ids: Sequence[str]) -> list[ShreddedSubject]:
-    found: list[ShreddedSubject] = []
+def shredded_many(session: Session, workspace_id: str, subject_ids: Sequence[str]) -> list[Tombstone]:
+    found: list[Tombstone] = []
     ids = sorted(set(subject_ids))
+    table = _TOMBSTONES.c
     for chunk in bulk.chunks(ids):
-        query = select(ShreddedSubject).where(
-            ShreddedSubject.workspace_id == workspace_id, ShreddedSubject.subject_id.in_(chunk)
+        query = select(table.workspace_id, table.subject_id, table.shredded_at).where(
+            table.workspace_id == workspace_id, table.subject_id.in_(chunk)
         )
-        found.extend(session.scalars(query))
+        found.extend(Tombstone(*row) for row in session.execute(query))
     return found
 
 
@@ -190,18 +194,17 @@ def secrets_of_version(keystore: Session, workspace_id: str, version: int) -> li
     return list(keystore.scalars(query))
 
 
-def delete_secrets(
-    keystore: Session, workspace_id: str, version: int, kind: str, slot: int, below_generation: int
-) -> None:
-    keystore.execute(
-        delete(WrappedSecret).where(
-            WrappedSecret.workspace_id == workspace_id,
-            WrappedSecret.key_version == version,
-            WrappedSecret.kind == kind,
-            WrappedSecret.slot == slot,
-            WrappedSecret.generation < below_generation,
-        )
+def delete_secrets(keystore: Session, workspace_id: str, version: int, kind: str, below: Mapping[int, int]) -> None:
+    """Destroys the secrets of `kind` in each slot of `below` older than the generation it gives."""
+    table = _SECRETS.c
+    statement = delete(_SECRETS).where(
+        table.workspace_id == workspace_id,
+        table.key_version == version,
+        table.kind == kind,
+        table.slot == bindparam("s"),
+        table.generation < bindparam("g"),
     )
+    keystore.connection().execute(statement, [{"s": slot, "g": generation} for slot, generation in below.items()])
 
 
 def add_all(session: Session, rows: Iterable[object]) -> None:

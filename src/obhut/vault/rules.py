@@ -61,6 +61,15 @@ class WrappedDataKey:
     wrapped: bytes = field(repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    """That a customer's data key was destroyed, and when."""
+
+    workspace_id: str
+    subject_id: str
+    shredded_at: datetime
+
+
 def root_key_ref(workspace_id: str, version: int) -> str:
     return f"obhut-{workspace_id}-v{version}"
 

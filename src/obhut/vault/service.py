@@ -16,9 +16,9 @@ from obhut.vault import repository, rules
 from obhut.vault.cache import KeyCache, SecretId
 from obhut.vault.cipher import Sealer, blind_index, derive_key, new_key
 from obhut.vault.keyring import IndexGuess, Keyring
-from obhut.vault.models import DataKey, KeyVersion, ShardGeneration, ShreddedSubject, WrappedSecret
+from obhut.vault.models import DataKey, KeyVersion, ShardGeneration, WrappedSecret
 from obhut.vault.ports import KeyProvider, WrapItem
-from obhut.vault.rules import RootKey, SecretKind, VersionState
+from obhut.vault.rules import RootKey, SecretKind, Tombstone, VersionState
 
 INDEX_SECRET: SecretId = (SecretKind.INDEX.value, 0, 0)
 _KEYRINGS = "vault.keyrings"  # session.info: the keyrings opened in the current transaction, by workspace
@@ -272,11 +272,11 @@ class Vault:
         ]
 
     # --- shredding ----------------------------------------------------------------------------------
-    def shred(self, session: Session, workspace_id: str, subject_id: str) -> ShreddedSubject:
+    def shred(self, session: Session, workspace_id: str, subject_id: str) -> Tombstone:
         """Destroy one customer's data key so that no copy of the database can decrypt their fields."""
         return self.shred_many(session, workspace_id, [subject_id])[0]
 
-    def shred_many(self, session: Session, workspace_id: str, subject_ids: Sequence[str]) -> list[ShreddedSubject]:
+    def shred_many(self, session: Session, workspace_id: str, subject_ids: Sequence[str]) -> list[Tombstone]:
         """`shred` for many customers: each shard they sit in moves to a new generation once, however many of
         them leave it, so a purge pays per shard, not per customer."""
         done = {t.subject_id: t for t in repository.shredded_many(session, workspace_id, subject_ids)}
@@ -292,7 +292,7 @@ class Vault:
             repository.delete_data_keys(session, workspace_id, todo)
             stamp = now()
             repository.add_tombstones(session, workspace_id, todo, stamp)
-            done.update((s, ShreddedSubject(workspace_id=workspace_id, subject_id=s, shredded_at=stamp)) for s in todo)
+            done.update((s, Tombstone(workspace_id, s, stamp)) for s in todo)
         return [done[s] for s in subject_ids]
 
     def _move_shards(self, session: Session, version: RootKey, leaving: set[str]) -> None:
@@ -345,8 +345,7 @@ class Vault:
         ones, and every other key it held, so that the next request needs no provider call."""
         kind = SecretKind.SHARD.value
         with unit_of_work(self._keystore) as keystore:
-            for shard, generation in moved.items():
-                repository.delete_secrets(keystore, version.workspace_id, version.version, kind, shard, generation)
+            repository.delete_secrets(keystore, version.workspace_id, version.version, kind, moved)
 
         def keep(secret_id: SecretId) -> bool:
             held_kind, slot, generation = secret_id
