@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from obhut.audit import merkle, notes, rules
+from obhut.audit import merkle, notes, rules, tasks
 from obhut.audit import service as audit
 from obhut.audit.models import AuditCheckpoint, AuditEntry
 from obhut.audit.tasks import Report, verify
@@ -36,10 +36,12 @@ def _columns(entry: AuditEntry) -> dict[str, object]:
     return {name: getattr(entry, name) for name in rules.CONTENT_COLUMNS}
 
 
-def _verify(container: Container, exported: tuple[str, ...] = ()) -> Report:
+def _verify(container: Container, exported: tuple[str, ...] = (), workers: int = 1) -> Report:
+    """Verifies in this process, or (PostgreSQL) in `workers` processes that read a chunk each."""
     audit.sequence_all(container.sessions, container.vault, WORKSPACE)
     with container.sessions() as session:
-        return verify(session, container.vault.open(session, WORKSPACE), WORKSPACE, exported)
+        keyring = container.vault.open(session, WORKSPACE)
+        return verify(session, keyring, WORKSPACE, exported, chunk_size=2, workers=workers)
 
 
 def test_a_read_is_recorded_with_who_why_what_and_where(client: TestClient, container: Container) -> None:
@@ -160,18 +162,21 @@ TAMPERING: dict[str, tuple[Tamper, int]] = {
 }
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("kind", sorted(TAMPERING))
-def test_tampering_is_found_at_its_first_bad_position(client: TestClient, container: Container, kind: str) -> None:
+def test_tampering_is_found_at_its_first_bad_position(
+    client: TestClient, container: Container, kind: str, workers: int
+) -> None:
     customer_id = _customer(client)
     for _ in range(5):
         client.get(f"{BASE}/customers/{customer_id}", params={"purpose": "support"})
-    assert _verify(container).ok
+    assert _verify(container, workers=workers).ok
     with container.sessions() as session:
         assert session.scalar(select(func.count()).select_from(AuditEntry)) == 6
     tamper, first_bad = TAMPERING[kind]
     with unit_of_work(container.sessions) as session:
         tamper(session)
-    report = _verify(container)
+    report = _verify(container, workers=workers)
     assert not report.ok
     assert report.first_bad == first_bad, report.problems
 
@@ -187,7 +192,8 @@ def _rewrite(session: Session, seq: int) -> None:
 
 @pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize(
-    ("kind", "first_bad"), [("change", 37), ("delete", 37), ("delete", 39), ("reorder", 37), ("rewrite", 30)]
+    ("kind", "first_bad"),
+    [("change", 37), ("delete", 37), ("delete", 39), ("delete-chunk", 40), ("reorder", 37), ("rewrite", 30)],
 )
 def test_tampering_deep_in_a_log_read_in_many_chunks_is_found_at_its_position(
     container: Container, kind: str, first_bad: int, workers: int
@@ -210,6 +216,8 @@ def test_tampering_deep_in_a_log_read_in_many_chunks_is_found_at_its_position(
             _rewrite(session, 37)
         elif kind == "delete":  # 39: the last of its chunk, which then ends early
             session.execute(delete(AuditEntry).where(AuditEntry.seq == first_bad))
+        elif kind == "delete-chunk":  # a whole chunk: a worker finds none of its entries
+            session.execute(delete(AuditEntry).where(AuditEntry.seq >= 40, AuditEntry.seq < 48))
         else:
             _set_seq(session, 37, -1)
             _set_seq(session, 38, 37)
@@ -219,8 +227,9 @@ def test_tampering_deep_in_a_log_read_in_many_chunks_is_found_at_its_position(
     assert (report.ok, report.first_bad) == (False, first_bad), report.problems
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_a_log_truncated_with_its_checkpoints_is_caught_by_an_exported_checkpoint(
-    client: TestClient, container: Container
+    client: TestClient, container: Container, workers: int
 ) -> None:
     customer_id = _customer(client)
     for _ in range(3):
@@ -229,9 +238,24 @@ def test_a_log_truncated_with_its_checkpoints_is_caught_by_an_exported_checkpoin
     with unit_of_work(container.sessions) as session:
         session.execute(delete(AuditEntry).where(AuditEntry.seq >= 2))
         session.execute(delete(AuditCheckpoint).where(AuditCheckpoint.size > 2))
-    assert not _verify(container).ok  # entries no checkpoint covers any more
-    report = _verify(container, (exported,))
+    assert not _verify(container, workers=workers).ok  # entries no checkpoint covers any more
+    report = _verify(container, (exported,), workers)
     assert report.first_bad == 2, report.problems
+
+
+def test_verification_in_workers_reads_no_further_than_the_log_it_started_with(container: Container) -> None:
+    """Entries sequenced while a verification runs are not the workers' business: each reads its chunk up to
+    the size the verification started with (here: a chunk of 8 asked for 2, and 2 it gets)."""
+    with container.sessions() as session:
+        empty = verify(session, container.vault.open(session, WORKSPACE), WORKSPACE, chunk_size=8, workers=2)
+    assert (empty.ok, empty.entries, empty.checkpoints) == (True, 0, 0)
+    with unit_of_work(container.sessions) as session:
+        audit.record_many(session, None, WORKSPACE, audit.Context("staff:1", "reader"), [audit.Event("api:x:y")] * 12)
+    audit.sequence_all(container.sessions, container.vault, WORKSPACE)
+    plan = tasks._Plan(WORKSPACE, (12,), deep=True, chunk_size=8)
+    with container.engine.connect() as connection:
+        checked = tasks._check_range(connection, (plan, 8, 2))
+    assert (checked.whole, checked.changed, checked.stops, checked.block.size) == (True, [], [], 2)
 
 
 def test_who_looked_at_my_data_in_german_and_the_log_as_csv(client: TestClient, container: Container) -> None:

@@ -1,5 +1,6 @@
-"""Work split among forked processes: each worker reads the database through a connection of its own, the
-results come back in task order, an error comes back where it happened, and stopping early stops the workers."""
+"""Work split among forked processes (PostgreSQL): each worker reads the database through a connection of its
+own, the results come back in task order, an error comes back where it happened (a failure to connect too),
+and stopping early stops the workers. SQLite is refused."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, Connection, Integer, MetaData, Table, create_engine, func, insert, select
+from sqlalchemy import Column, Connection, Integer, MetaData, Table, create_engine, func, insert, make_url, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from obhut.kit.db import build_engine
@@ -31,6 +33,9 @@ def _fail_on_three(connection: Connection, task: int) -> int:
     if task == 3:
         raise LookupError(f"task {task} found nothing")
     return task
+
+
+pytestmark = pytest.mark.parametrize("backend", ["postgres"])  # the settings fixture's database
 
 
 @pytest.fixture
@@ -68,17 +73,31 @@ def test_stopping_early_stops_the_workers(session: Session) -> None:
     assert multiprocessing.active_children() == []
 
 
-def test_one_process_where_forking_is_unsafe_or_useless(tmp_path: Path) -> None:
-    with Session(create_engine("sqlite://")) as in_memory:
-        assert workers_for(in_memory) == 1  # another process could not see this database
-    with Session(create_engine(f"sqlite:///{tmp_path / 'file.db'}")) as on_disk:
-        alone = threading.active_count() == 1
-        assert workers_for(on_disk) == (min(len(os.sched_getaffinity(0)), MAX_WORKERS) if alone else 1)
-        release = threading.Event()
-        other = threading.Thread(target=release.wait)
-        other.start()
-        try:
-            assert workers_for(on_disk) == 1  # a fork would copy the other thread's locks as they are
-        finally:
-            release.set()
-            other.join()
+def test_a_worker_that_cannot_connect_fails_the_call_instead_of_hanging(settings: Settings) -> None:
+    url = make_url(settings.resolved_database_url).set(database="obhut_no_such_database")
+    engine = build_engine(url.render_as_string(hide_password=False))
+    with Session(engine) as session, pytest.raises(DBAPIError, match="obhut_no_such_database"):
+        list(ordered_map(session, _sum, [(0, 10), (10, 20)], workers=2))
+    assert multiprocessing.active_children() == []
+
+
+def test_one_task_runs_here(session: Session) -> None:
+    assert [total for total, pid in ordered_map(session, _sum, [(0, 100)], workers=4)] == [sum(range(100))]
+    assert next(ordered_map(session, _sum, [(0, 1)], workers=4))[1] == os.getpid()
+
+
+def test_one_process_where_forking_is_unsafe(session: Session, tmp_path: Path) -> None:
+    alone = threading.active_count() == 1
+    assert workers_for(session) == (min(len(os.sched_getaffinity(0)), MAX_WORKERS) if alone else 1)
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert workers_for(session) == 1  # a fork would copy the other thread's locks as they are
+    finally:
+        release.set()
+        other.join()
+    with Session(create_engine(f"sqlite:///{tmp_path / 'file.db'}")) as on_sqlite:
+        assert workers_for(on_sqlite) == 1  # a fork would copy SQLite's bookkeeping of the file's locks
+        with pytest.raises(ValueError, match="PostgreSQL only"):
+            next(ordered_map(on_sqlite, _fail_on_three, [1, 2], workers=2))

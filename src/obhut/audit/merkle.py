@@ -230,20 +230,20 @@ class CompactRange:
             return self._one_by_one(leaves, stops)
         return self.join(block(leaves, [stop - start for stop in stops]))
 
-    def join(self, summary: Block) -> list[bytes]:
+    def join(self, part: Block) -> list[bytes]:
         """Appends a block hashed apart (`block`, perhaps in another process) without its leaves; returns the
         root at each of its stops. The tree's size must be a multiple of a power of two at least its length."""
-        count = summary.size
+        count = part.size
         if count == 0:
             return []
         if self._size % (1 << (count - 1).bit_length()):
             raise ValueError(f"a block of {count} leaves cannot join a tree of size {self._size}: not aligned")
-        roots = [_fold(self._hashes + list(nodes)) for nodes in summary.prefixes]
+        roots = [_fold(self._hashes + list(nodes)) for nodes in part.prefixes]
         if count & (count - 1):  # any other length leaves the size unaligned: a later block goes leaf by leaf
-            self._hashes += summary.nodes
+            self._hashes += part.nodes
             self._size += count
         else:
-            self._merge(summary.nodes[0], count.bit_length() - 1)
+            self._merge(part.nodes[0], count.bit_length() - 1)
         return roots
 
     def _one_by_one(self, leaves: Sequence[bytes], stops: Sequence[int]) -> list[bytes]:

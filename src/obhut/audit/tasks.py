@@ -30,6 +30,7 @@ log = logging.getLogger("obhut.audit")
 
 Progress = Callable[[int], None]
 _ENTRIES: Table = AuditEntry.__table__  # type: ignore[assignment]
+_CONTENT = [_ENTRIES.c[name] for name in rules.CONTENT_COLUMNS]
 
 
 @dataclass
@@ -142,17 +143,13 @@ class _Plan:
     deep: bool
     chunk_size: int
 
-    def query(self, start: int | None = None) -> Select[Any]:
-        """The entries in position order: all of them, or one chunk's range from `start`."""
-        content = [_ENTRIES.c[name] for name in rules.CONTENT_COLUMNS] if self.deep else []
+    def query(self, start: int | None = None, end: int | None = None) -> Select[Any]:
+        """The entries in position order: all of them, or those from `start` up to `end`."""
         where = [_ENTRIES.c.workspace_id == self.workspace_id, _ENTRIES.c.seq.is_not(None)]
-        if start is not None:
-            where += [_ENTRIES.c.seq >= start, _ENTRIES.c.seq < start + self.chunk_size]
-        return (
-            select(_ENTRIES.c.seq, _ENTRIES.c.body, _ENTRIES.c.leaf_hash, *content)
-            .where(*where)
-            .order_by(_ENTRIES.c.seq)
-        )
+        if start is not None and end is not None:
+            where += [_ENTRIES.c.seq >= start, _ENTRIES.c.seq < end]
+        columns = (_ENTRIES.c.seq, _ENTRIES.c.body, _ENTRIES.c.leaf_hash, *(_CONTENT if self.deep else ()))
+        return select(*columns).where(*where).order_by(_ENTRIES.c.seq)
 
 
 @dataclass(frozen=True)
@@ -168,7 +165,7 @@ class _Checked:
 def _checked(session: Session, plan: _Plan, workers: int) -> Iterator[_Checked]:
     """The chunks checked in order: by worker processes, each reading its chunks by position, or here, from one
     stream of the entries that a thread reads ahead."""
-    if workers > 1:
+    if workers > 1 and parallel.supports(session):
         positioned = (_ENTRIES.c.workspace_id == plan.workspace_id, _ENTRIES.c.seq.is_not(None))  # the index's side
         last = session.scalar(select(func.max(_ENTRIES.c.seq)).where(*positioned))
         size = 0 if last is None else last + 1
@@ -186,7 +183,7 @@ def _checked(session: Session, plan: _Plan, workers: int) -> Iterator[_Checked]:
 def _check_range(connection: Connection, task: tuple[_Plan, int, int]) -> _Checked:
     """In a worker: one chunk, read by its positions."""
     plan, start, expected = task
-    rows = stream.driver_rows(connection, plan.query(start))
+    rows = stream.driver_rows(connection, plan.query(start, start + expected))  # not what was sequenced since
     return _check(plan, rows, start, expected, _processors(connection.dialect, plan.deep))
 
 
@@ -213,15 +210,11 @@ def _processors(dialect: Dialect, deep: bool) -> _Processors:
     """What turns the driver's values of the content columns into the ones the body was made from."""
     if not deep:
         return []
-    content = [_ENTRIES.c[name] for name in rules.CONTENT_COLUMNS]
-    return [
-        (i, p) for i, c in enumerate(content, 3) if (p := c.type.dialect_impl(dialect).result_processor(dialect, None))
-    ]
+    found = ((i, c.type.dialect_impl(dialect).result_processor(dialect, None)) for i, c in enumerate(_CONTENT, 3))
+    return [(i, processor) for i, processor in found if processor is not None]
 
 
-def _columns_changed(
-    rows: stream.Chunk, start: int, processors: Sequence[tuple[int, Callable[[Any], Any]]]
-) -> list[int]:
+def _columns_changed(rows: stream.Chunk, start: int, processors: _Processors) -> list[int]:
     """Positions whose columns no longer say what their body says."""
     out = []
     for i, row in enumerate(rows):

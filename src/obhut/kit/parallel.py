@@ -1,6 +1,10 @@
-"""Work on one database split among processes: forked workers, each with a connection of its own to the same
-database, take tasks one at a time, and the results come back in task order. For scans whose Python work is
-the limit (one process runs on one core at a time), such as checking the access log's hashes."""
+"""Work on one PostgreSQL database split among processes: forked workers, each with a connection of its own,
+take tasks one at a time, and the results come back in task order. For scans whose Python work is the limit
+(one process runs on one core at a time), such as checking the access log's hashes.
+
+Not for SQLite: a forked process inherits SQLite's in-process bookkeeping of the file's locks (SQLite warns
+against carrying a connection across fork), so a worker could read without the locks that keep another
+process's checkpoint from overwriting what it reads."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import multiprocessing.util
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from typing import TypeVar
 
@@ -21,35 +25,46 @@ from obhut.kit.db import build_engine
 T = TypeVar("T")
 R = TypeVar("R")
 MAX_WORKERS = 4
-_OWN: list[Connection] = []  # in a worker: the connection it opened for itself
+_OWN: dict[str, Connection] = {}  # in a worker: the connection it opened for itself, by database URL
+
+
+def supports(session: Session) -> bool:
+    """Whether workers may be forked for the session's database at all: PostgreSQL, on a platform with fork."""
+    engine = session.get_bind()
+    return sys.platform == "linux" and isinstance(engine, Engine) and engine.dialect.name == "postgresql"
 
 
 def workers_for(session: Session) -> int:
-    """How many processes may share the work: the cores this process may run on (at most MAX_WORKERS), or 1
-    where forking is unsafe or useless: another thread is running (a fork copies the locks it may hold), the
-    platform has no plain fork, or the database lives in this process's memory."""
-    engine = session.get_bind()
-    if sys.platform != "linux" or threading.active_count() > 1 or not isinstance(engine, Engine):
-        return 1
-    if engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:"):
+    """How many processes should share the work: the cores this process may run on (at most MAX_WORKERS), or 1
+    where forking is unsafe: another thread is running (a fork copies the locks it may hold), or `supports`
+    says no."""
+    if not supports(session) or threading.active_count() > 1:
         return 1
     return max(1, min(len(os.sched_getaffinity(0)), MAX_WORKERS))
 
 
 def ordered_map(
-    session: Session, function: Callable[[Connection, T], R], tasks: Iterable[T], workers: int
+    session: Session, function: Callable[[Connection, T], R], tasks: Sequence[T], workers: int
 ) -> Iterator[R]:
-    """function(connection, task) for each task in `workers` forked processes, each connected on its own to the
-    session's database; the results in task order. Leaving the iteration early stops the workers. `function`
-    must be a module's top-level function, tasks and results picklable; an error in a worker is raised here."""
+    """function(connection, task) for each task, in up to `workers` forked processes, each connected on its own
+    to the session's PostgreSQL database (one task, or one worker: here, on a connection of the session's engine);
+    the results in task order. Each task reads in a transaction of its own. Leaving the iteration early stops
+    the workers. `function` must be a module's top-level function, tasks and results picklable; an error in a
+    worker, connecting included, is raised here."""
     engine = session.get_bind()
-    if not isinstance(engine, Engine):
-        raise TypeError("ordered_map needs a session bound to an engine")
+    if not supports(session) or not isinstance(engine, Engine):
+        raise ValueError("ordered_map forks workers for PostgreSQL only (see the module's note on SQLite)")
+    workers = min(workers, len(tasks))
+    if workers <= 1:
+        with engine.connect() as connection:
+            for task in tasks:
+                yield _in_transaction(connection, function, task)
+        return
     url = engine.url.render_as_string(hide_password=False)
-    pool = multiprocessing.get_context("fork").Pool(workers, initializer=_start, initargs=(url,))
+    pool = multiprocessing.get_context("fork").Pool(workers)
     finished = False
     try:
-        yield from pool.imap(partial(_call, function), tasks)
+        yield from pool.imap(partial(_call, url, function), tasks)
         finished = True
     finally:
         if finished:  # the workers leave their loop and close their connections
@@ -59,17 +74,16 @@ def ordered_map(
         pool.join()
 
 
-def _start(url: str) -> None:
-    """In a new worker: a connection of its own (the parent's, copied by the fork, stay untouched), closed when
-    the worker leaves."""
-    connection = build_engine(url).connect()
-    _OWN.append(connection)
-    multiprocessing.util.Finalize(None, connection.close, exitpriority=10)
+def _call(url: str, function: Callable[[Connection, T], R], task: T) -> R:
+    """In a worker: connects on its first task (the parent's connections, copied by the fork, stay untouched;
+    a failure to connect comes back as this task's error instead of a worker that dies and is forked again)."""
+    connection = _OWN.get(url)
+    if connection is None:
+        connection = _OWN[url] = build_engine(url).connect()
+        multiprocessing.util.Finalize(None, connection.close, exitpriority=10)
+    return _in_transaction(connection, function, task)
 
 
-def _call(function: Callable[[Connection, T], R], task: T) -> R:
-    connection = _OWN[0]
-    try:
+def _in_transaction(connection: Connection, function: Callable[[Connection, T], R], task: T) -> R:
+    with connection.begin():  # ended after the task: no snapshot is held between tasks
         return function(connection, task)
-    finally:
-        connection.rollback()  # each task reads in a snapshot of its own; none is held between tasks

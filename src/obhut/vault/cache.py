@@ -48,7 +48,8 @@ class KeyCache:
         with self._lock:
             entry = self._entries.get((workspace_id, version))
             if entry is not None:
-                kept = {secret_id: key for secret_id, key in entry.secrets.items() if keep(secret_id)}
+                held = dict(entry.secrets)  # a copy: a request may add a derived key to it meanwhile
+                kept = {secret_id: key for secret_id, key in held.items() if keep(secret_id)}
                 self._entries[(workspace_id, version)] = _Entry(entry.expires_at, kept | dict(added))
 
     def drop(self, workspace_id: str) -> None:

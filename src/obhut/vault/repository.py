@@ -196,6 +196,8 @@ def secrets_of_version(keystore: Session, workspace_id: str, version: int) -> li
 
 def delete_secrets(keystore: Session, workspace_id: str, version: int, kind: str, below: Mapping[int, int]) -> None:
     """Destroys the secrets of `kind` in each slot of `below` older than the generation it gives."""
+    if not below:
+        return
     table = _SECRETS.c
     statement = delete(_SECRETS).where(
         table.workspace_id == workspace_id,
