@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from obhut.container import Container
 from obhut.customers.models import Customer
@@ -217,6 +217,24 @@ class TestShredding:
             f"kunde{ids.index(i)}@example.com" for i in (neighbour, elsewhere)
         ]
         assert calls == []  # the moved shard's new key and every other one were at hand
+
+    @pytest.mark.parametrize("backend", ["postgres"])
+    def test_a_shard_move_rewraps_its_keys_in_place_on_postgresql(self, container: Container) -> None:
+        """The data keys' pages keep room (fillfactor 70): a re-wrap changes no indexed column, so each row is
+        updated within its page, with no new index entries (a HOT update)."""
+        ids, shards = _create(container, 20), container.settings.key_shards
+        victim = next(a for a in ids for b in ids if a != b and rules.shard_of(a, shards) == rules.shard_of(b, shards))
+        with unit_of_work(container.sessions) as session:
+            options = session.scalar(text("SELECT reloptions FROM pg_class WHERE relname = 'vault_data_keys'"))
+            assert options == ["fillfactor=70"]
+            container.vault.shred(session, WORKSPACE, victim)
+            counts = (
+                "SELECT pg_stat_get_xact_tuples_updated(oid), pg_stat_get_xact_tuples_hot_updated(oid) "
+                "FROM pg_class WHERE relname = 'vault_data_keys'"
+            )
+            updated, in_place = session.execute(text(counts)).one()
+        assert updated >= 1
+        assert in_place == updated
 
     def test_shredding_twice_is_harmless(self, container: Container) -> None:
         (customer_id,) = _create(container)

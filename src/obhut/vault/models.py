@@ -42,7 +42,8 @@ class DataKey(Base):
     """A customer's data key, wrapped by a shard key. Never stored unwrapped."""
 
     __tablename__ = "vault_data_keys"
-    __table_args__ = (Index(None, "workspace_id", "key_version", "shard"),)
+    # Room in each page (PostgreSQL): a shard move re-wraps rows without changing an indexed column, in place.
+    __table_args__ = (Index(None, "workspace_id", "key_version", "shard"), {"postgresql_with": {"fillfactor": 70}})
 
     workspace_id: Mapped[str] = mapped_column(String(63), primary_key=True)
     subject_id: Mapped[str] = mapped_column(String(36), primary_key=True)
