@@ -92,7 +92,7 @@ class Keyring:
         self.workspace_id = workspace_id
         self.versions = {v.version: v for v in versions}
         self.active = next(v for v in versions if v.state == VersionState.ACTIVE)
-        self._generations: dict[int, int] | None = None
+        self._shards: int | None = None  # of the active version
         self._indexers: dict[str, BlindIndexer] = {}
         self._ciphers: dict[str, SubjectCipher] = {}  # opened this request: the access log seals with them too
 
@@ -131,15 +131,18 @@ class Keyring:
     def new_subjects(self, subject_ids: Sequence[str]) -> dict[str, SubjectCipher]:
         """Fresh data keys for new customers, stored wrapped (one bulk insert); ciphers for their fields."""
         version = self.active.version
-        if self._generations is None:
-            self._generations = repository.shard_generations(self._session, self.workspace_id, version)
+        if self._shards is None:
+            self._shards = len(repository.shard_generations(self._session, self.workspace_id, version))
+        wanted = {rules.shard_of(subject_id, self._shards) for subject_id in subject_ids}
+        # held until this transaction ends: a shred cannot move these shards and destroy their keys meanwhile
+        generations = repository.shard_generations(self._session, self.workspace_id, version, wanted, lock="wrap")
         created: datetime = now()
         rows: list[dict[str, Any]] = []
         ciphers: dict[str, SubjectCipher] = {}
         shard_keys: dict[int, Sealer] = {}
         for subject_id in subject_ids:
-            shard = rules.shard_of(subject_id, len(self._generations))
-            generation = self._generations[shard]
+            shard = rules.shard_of(subject_id, self._shards)
+            generation = generations[shard]
             shard_key = shard_keys.get(shard)
             if shard_key is None:
                 secret = self._secret(version, (SecretKind.SHARD.value, shard, generation))

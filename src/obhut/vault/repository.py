@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Label, Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
@@ -55,10 +55,25 @@ def workspaces_rotating(session: Session) -> list[str]:
     return list(session.scalars(query))
 
 
-def shard_generations(session: Session, workspace_id: str, version: int) -> dict[int, int]:
+def shard_generations(
+    session: Session,
+    workspace_id: str,
+    version: int,
+    shards: Collection[int] | None = None,
+    lock: Literal["wrap", "move"] | None = None,
+) -> dict[int, int]:
+    """The live generation of every shard of a version (or of `shards`). `lock` (PostgreSQL; SQLite has one
+    writer at a time anyway), until the transaction ends: "wrap" for whoever wraps keys under them (they may not
+    move meanwhile, or the keys would be wrapped under a destroyed one), "move" for a shred that moves them (it
+    waits for those wrapping, and for another move). Rows are locked in shard order, so that no two wait on each
+    other."""
     query = select(ShardGeneration.shard, ShardGeneration.generation).where(
         ShardGeneration.workspace_id == workspace_id, ShardGeneration.key_version == version
     )
+    if shards is not None:
+        query = query.where(ShardGeneration.shard.in_(sorted(shards)))
+    if lock is not None:
+        query = query.order_by(ShardGeneration.shard).with_for_update(read=lock == "wrap", key_share=lock == "wrap")
     return {int(shard): int(generation) for shard, generation in session.execute(query)}
 
 

@@ -188,7 +188,7 @@ class Vault:
     def rewrap(self, keyring: Keyring, rows: Sequence[DataKey], target: RootKey, session: Session) -> int:
         """Move data keys to the target version's shard keys (a rotation step). The data keys themselves,
         and so every encrypted field, stay as they are."""
-        generations = repository.shard_generations(session, keyring.workspace_id, target.version)
+        generations = repository.shard_generations(session, keyring.workspace_id, target.version, lock="wrap")
         new_secrets = self.unwrapped_secrets(target)
         shard = SecretKind.SHARD.value
         openers: dict[tuple[int, int, int], Sealer] = {}
@@ -299,8 +299,11 @@ class Vault:
         """Give each shard in `version` that a leaving subject sits in a new generation, and re-wrap its
         other members under it; the old generations are destroyed once the move has committed."""
         workspace_id, shard_kind = version.workspace_id, SecretKind.SHARD
-        generations = repository.shard_generations(session, workspace_id, version.version)
-        moved = {shard: generations[shard] + 1 for shard in {rules.shard_of(s, len(generations)) for s in leaving}}
+        count = len(repository.shard_generations(session, workspace_id, version.version))
+        touched = {rules.shard_of(s, count) for s in leaving}
+        # locked before the members are read: a key wrapped meanwhile under the old generation is waited for
+        generations = repository.shard_generations(session, workspace_id, version.version, touched, lock="move")
+        moved = {shard: generation + 1 for shard, generation in generations.items()}
         old_ids = {shard: (shard_kind.value, shard, generation - 1) for shard, generation in moved.items()}
         secrets = self.unwrapped_secrets(version, next(iter(old_ids.values())))
         fresh = {shard: new_key() for shard in moved}
