@@ -113,7 +113,7 @@ def verify(
     """`exported`: checkpoint notes kept outside the database (a file, a webhook's receiver). They catch what
     the database alone cannot show: a log truncated together with its newest checkpoints. `deep`: also check
     that every entry's columns still say what its body says. `workers`: processes that read and hash chunks
-    side by side (None: as many as `kit.parallel` finds safe; 1: this process alone, reading ahead)."""
+    side by side, PostgreSQL only (None: `default_workers`; 1: this process alone, reading ahead)."""
     if chunk_size < 1 or chunk_size & (chunk_size - 1):
         raise ValueError(f"the chunk size must be a power of two, got {chunk_size}")
     report = Report()
