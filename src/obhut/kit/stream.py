@@ -30,11 +30,7 @@ def driver_chunks(session: Session, statement: Select[Any], size: int) -> Iterat
     connection is bound to the caller's thread (SQLite in memory)."""
     connection = session.connection()
     sql, parameters = _driver_statement(connection, statement)
-    driver = connection.connection.driver_connection
-    if connection.dialect.name == "postgresql":  # a server-side cursor; binary results: bytea as it is, not hex
-        cursor = driver.cursor(name=f"obhut_{new_id().replace('-', '')}", binary=True)  # type: ignore[union-attr]
-    else:
-        cursor = driver.cursor()  # type: ignore[union-attr]
+    cursor = _cursor(connection, server_side=True)
     try:
         cursor.execute(sql, parameters)
         fetched = iter(partial(cursor.fetchmany, size), [])
@@ -52,15 +48,22 @@ def driver_rows(connection: Connection, statement: Select[Any]) -> Chunk:
     """All rows of `statement` as the driver gives them, as `driver_chunks` does, for a result that fits in
     memory."""
     sql, parameters = _driver_statement(connection, statement)
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor = _cursor(connection, server_side=False)
     try:
-        if connection.dialect.name == "postgresql":  # binary results: bytea arrives as it is, not as hex
-            cursor.execute(sql, parameters, binary=True)
-        else:
-            cursor.execute(sql, parameters)
+        cursor.execute(sql, parameters)
         return list(cursor.fetchall())
     finally:
         cursor.close()
+
+
+def _cursor(connection: Connection, *, server_side: bool) -> Any:
+    """A driver cursor. PostgreSQL: binary results (bytea arrives as it is, not as hex), and server-side if
+    asked (memory stays a few chunks whatever the result's size)."""
+    driver = connection.connection.driver_connection
+    if connection.dialect.name != "postgresql":
+        return driver.cursor()  # type: ignore[union-attr]
+    name = f"obhut_{new_id().replace('-', '')}" if server_side else ""  # psycopg: no name, a client cursor
+    return driver.cursor(name=name, binary=True)  # type: ignore[union-attr]
 
 
 def _driver_statement(connection: Connection, statement: Select[Any]) -> tuple[str, Any]:

@@ -132,16 +132,18 @@ class Keyring:
         """Fresh data keys for new customers, stored wrapped (one bulk insert); ciphers for their fields."""
         version = self.active.version
         if self._shards is None:
-            self._shards = len(repository.shard_generations(self._session, self.workspace_id, version))
-        wanted = {rules.shard_of(subject_id, self._shards) for subject_id in subject_ids}
+            self._shards = repository.shard_count(self._session, self.workspace_id, version)
+        placed = {subject_id: rules.shard_of(subject_id, self._shards) for subject_id in subject_ids}
         # held until this transaction ends: a shred cannot move these shards and destroy their keys meanwhile
-        generations = repository.shard_generations(self._session, self.workspace_id, version, wanted, lock="wrap")
+        generations = repository.shard_generations(
+            self._session, self.workspace_id, version, set(placed.values()), lock="wrap"
+        )
         created: datetime = now()
         rows: list[dict[str, Any]] = []
         ciphers: dict[str, SubjectCipher] = {}
         shard_keys: dict[int, Sealer] = {}
         for subject_id in subject_ids:
-            shard = rules.shard_of(subject_id, self._shards)
+            shard = placed[subject_id]
             generation = generations[shard]
             shard_key = shard_keys.get(shard)
             if shard_key is None:

@@ -55,6 +55,14 @@ def workspaces_rotating(session: Session) -> list[str]:
     return list(session.scalars(query))
 
 
+def shard_count(session: Session, workspace_id: str, version: int) -> int:
+    """How many shards the version has (fixed when it was created)."""
+    query = select(func.count()).where(
+        ShardGeneration.workspace_id == workspace_id, ShardGeneration.key_version == version
+    )
+    return int(session.scalar(query) or 0)
+
+
 def shard_generations(
     session: Session,
     workspace_id: str,

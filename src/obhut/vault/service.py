@@ -299,7 +299,7 @@ class Vault:
         """Give each shard in `version` that a leaving subject sits in a new generation, and re-wrap its
         other members under it; the old generations are destroyed once the move has committed."""
         workspace_id, shard_kind = version.workspace_id, SecretKind.SHARD
-        count = len(repository.shard_generations(session, workspace_id, version.version))
+        count = repository.shard_count(session, workspace_id, version.version)
         touched = {rules.shard_of(s, count) for s in leaving}
         # locked before the members are read: a key wrapped meanwhile under the old generation is waited for
         generations = repository.shard_generations(session, workspace_id, version.version, touched, lock="move")
