@@ -6,10 +6,12 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
 import pytest
+from alembic import command
 from fastapi.testclient import TestClient
 from stdnum import luhn
 
@@ -90,6 +92,24 @@ def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> It
     yield Settings(**base, database_url=_pg_url(names[0]), keystore_url=_pg_url(names[1]))
     with _pg_admin() as admin:
         for name in names:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def sensitive_store(settings: Settings, backend: str, categories: str = "financial,notes") -> Iterator[Settings]:
+    """`settings` with `categories` kept in a sensitive database of their own (migrated here)."""
+    if backend == "sqlite":
+        url, name = f"sqlite:///{settings.data_dir / 'sensitive.db'}", ""
+    else:
+        name = f"obhut_t_sensitive_{uuid.uuid4().hex[:8]}"
+        with _pg_admin() as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        url = _pg_url(name)
+    segmented = settings.model_copy(update={"sensitive_url": url, "sensitive_categories": categories})
+    command.upgrade(migrations.alembic_config("sensitive", url), "head")
+    yield segmented
+    if name:
+        with _pg_admin() as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

@@ -37,6 +37,7 @@ from obhut.rights.registry import Registry
 from obhut.rights.service import RightsService
 from obhut.vault.cache import KeyCache
 from obhut.vault.providers import build_providers
+from obhut.vault.sensitive import SensitiveStore
 from obhut.vault.service import Vault
 
 
@@ -93,6 +94,8 @@ class Container:
             self._listener.stop()
         self.engine.dispose()
         self.keystore_engine.dispose()
+        if self.vault.sensitive is not None:
+            self.vault.sensitive.close()
 
 
 def container_of(request: Request) -> Container:
@@ -118,11 +121,17 @@ def consent_allows(session: Session, workspace_id: str, pairs: Collection[tuple[
 def build(settings: Settings) -> Container:
     engine = build_engine(settings.resolved_database_url)
     keystore_engine = build_engine(settings.resolved_keystore_url)
+    providers = build_providers(settings)
+    sensitive = None
+    if settings.sensitive_url:
+        sensitive_sessions = session_factory(build_engine(settings.sensitive_url))
+        sensitive = SensitiveStore(sensitive_sessions, settings.resolved_sensitive_categories, providers)
     vault = Vault(
-        build_providers(settings),
+        providers,
         session_factory(keystore_engine),
         KeyCache(settings.key_cache_seconds),
         settings.key_shards,
+        sensitive,
     )
     sessions = session_factory(engine)
     customers = CustomerService(vault)

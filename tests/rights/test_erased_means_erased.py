@@ -42,7 +42,7 @@ def _bytes_at_rest(settings: Settings, tmp_path: Path) -> bytes:
     if not settings.database_url:
         return b"".join(p.read_bytes() for p in sorted(settings.data_dir.glob("*.db*")))
     dumps = b""
-    for url in (settings.database_url, settings.keystore_url):
+    for url in settings.database_urls.values():
         plain = url.replace("postgresql+psycopg://", "postgresql://")
         dumps += subprocess.run(["pg_dump", "--no-owner", plain], check=True, capture_output=True).stdout
     return dumps

@@ -90,8 +90,8 @@ def _suggested(built: Container) -> str:
 
 def _background(built: Container, *, relay: bool = True) -> list[Background | RelayThread]:
     """The periodic work beside the API: checkpoints and scans; consent expiry, outbox pruning, request
-    reminders, interrupted key rotations, blind indexes an upgrade added, and the retention purge; and the
-    outbox relay."""
+    reminders, interrupted key rotations, blind indexes an upgrade added, superseded sensitive records and the
+    retention purge; and the outbox relay."""
     settings, threads = built.settings, list[Background | RelayThread]()
     if settings.audit_sequence_seconds > 0:
         jobs: list[Callable[[], object]] = [
@@ -100,6 +100,7 @@ def _background(built: Container, *, relay: bool = True) -> list[Background | Re
             partial(rights_tasks.remind_all, built.sessions, built.rights),
             partial(vault_tasks.resume_rotations, built.vault, built.sessions),
             customer_tasks.Reindexer(built.vault, built.sessions),
+            partial(customer_tasks.sweep_sensitive, built.vault, built.sessions),
         ]
         if settings.retention_purge_hours > 0:
             jobs.append(

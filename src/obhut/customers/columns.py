@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from obhut.customers import rules
-from obhut.customers.repository import StoredCustomer
+from obhut.customers.repository import ShownCustomer, StoredCustomer
 from obhut.customers.rules import FIELDS, Card, Kind
+from obhut.kit.errors import ConfigurationError
 from obhut.vault.keyring import Keyring, SubjectCipher
+from obhut.vault.sensitive import SensitiveStore
 
 # built once: json.dumps with options builds an encoder per call
 _JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
@@ -41,7 +45,7 @@ def card_token(index_digest: bytes) -> str:
 
 
 INDEX_COLUMNS = {spec.name: f"{spec.index}_index" for spec in FIELDS.values() if spec.index}
-ALL_COLUMNS = [*FIELDS, *INDEX_COLUMNS.values()]
+ALL_COLUMNS = [*FIELDS, *INDEX_COLUMNS.values(), "sensitive_ref"]
 
 
 def fill(out: dict[str, Any], keyring: Keyring, cipher: SubjectCipher, values: Mapping[str, Any]) -> None:
@@ -66,3 +70,63 @@ def fill(out: dict[str, Any], keyring: Keyring, cipher: SubjectCipher, values: M
         names.append(name)
         plaintexts.append(stored.encode() if isinstance(stored, str) else encode(spec.kind, stored))
     out.update(zip(names, cipher.seal_fields(names, plaintexts), strict=True))
+
+
+# --- the sensitive store ------------------------------------------------------------------------------
+def kept_apart(store: SensitiveStore | None) -> tuple[str, ...]:
+    """The fields whose category the sensitive store keeps (none without one). Their blind indexes stay in the
+    main database: a keyed hash that reveals only which customers share a value."""
+    if store is None:
+        return ()
+    return tuple(name for name, spec in FIELDS.items() if spec.category.value in store.categories)
+
+
+def move_apart(
+    store: SensitiveStore | None, rows: Sequence[tuple[str, dict[str, Any]]]
+) -> list[tuple[str, dict[str, bytes]]]:
+    """Takes the kept-apart fields' ciphertexts out of each (customer, row of columns), leaving None in the row:
+    the records for the sensitive store, of the customers that have any."""
+    apart = kept_apart(store)
+    out = []
+    for customer_id, row in rows:
+        fields = {name: row[name] for name in apart if row.get(name) is not None}
+        row.update(dict.fromkeys(apart))
+        if fields:
+            out.append((customer_id, fields))
+    return out
+
+
+def filled(store: SensitiveStore | None, keyring: Keyring, customers: Sequence[StoredCustomer]) -> list[StoredCustomer]:
+    """The customers with the fields they keep in the sensitive store put back in place (still ciphertext), in
+    one read of the store; their reference is left out, so that filling them again reads nothing."""
+    wanted = {c.sensitive_ref: c.id for c in customers if c.sensitive_ref is not None}
+    if not wanted:
+        return list(customers)
+    if store is None:
+        raise ConfigurationError(
+            "customers here keep fields in a sensitive database, which is not configured (set OBHUT_SENSITIVE_URL)"
+        )
+    records = store.get(keyring, wanted)
+    out: list[StoredCustomer] = []
+    for customer in customers:
+        if customer.sensitive_ref is None:
+            out.append(customer)
+            continue
+        stored = {name: getattr(customer, name) for name in ShownCustomer._fields}
+        out.append(ShownCustomer(**(stored | records[customer.sensitive_ref] | {"sensitive_ref": None})))
+    return out
+
+
+def rewrite_apart(
+    store: SensitiveStore | None, session: Session, keyring: Keyring, customer: StoredCustomer, changes: dict[str, Any]
+) -> bytes | None:
+    """For a change of a stored customer (`changes`: columns, None where a field goes): a new record of the
+    customer's kept-apart fields as they will be, with the changed ones taken out of `changes`. Its reference
+    (None when no field is left), to store in place of the old one, which the caller sees deleted or swept."""
+    if store is None:
+        return customer.sensitive_ref
+    (current,) = filled(store, keyring, [customer])
+    after = {name: changes.get(name, getattr(current, name)) for name in kept_apart(store)}
+    records = move_apart(store, [(customer.id, after)])
+    changes.update(after)  # None for every kept-apart field: values in the main row move too
+    return store.put(session, keyring, records)[0] if records else None

@@ -42,6 +42,7 @@ class Customer(Base):
     iban_index: Mapped[bytes | None] = mapped_column(Blob())
     card_index: Mapped[bytes | None] = mapped_column(Blob())
     family_name_index: Mapped[bytes | None] = mapped_column(Blob())
+    sensitive_ref: Mapped[bytes | None] = mapped_column(Blob())  # the record in the sensitive store, if it has one
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

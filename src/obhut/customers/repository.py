@@ -39,6 +39,7 @@ class ShownCustomer(NamedTuple):
     created_at: datetime
     updated_at: datetime
     erased_at: datetime | None
+    sensitive_ref: bytes | None
 
     def __repr__(self) -> str:
         return f"ShownCustomer({self.id!r})"
@@ -208,3 +209,11 @@ def count_unindexed(session: Session, workspace_id: str, fields: Sequence[tuple[
 
 def workspaces_unindexed(session: Session, fields: Sequence[tuple[str, str]]) -> list[str]:
     return list(session.scalars(select(Customer.workspace_id).where(_unindexed(fields)).distinct()))
+
+
+def referenced_sensitive(session: Session, workspace_id: str, refs: Sequence[bytes]) -> set[bytes]:
+    """Which of these sensitive-store references a customer's row holds."""
+    query = select(Customer.sensitive_ref).where(
+        Customer.workspace_id == workspace_id, Customer.sensitive_ref.in_(refs)
+    )
+    return {ref for ref in session.scalars(query) if ref is not None}

@@ -30,7 +30,7 @@ from obhut.workspaces import service as workspaces
 INPUT_ALIASES = {"card_number": "card"}
 FIELD_NAMES = tuple(FIELDS)
 LOOKUP_FIELDS = ("email", "phone", "iban", "card", "external_ref", "name")
-Match = tuple[repository.ShownCustomer, SubjectCipher]  # a customer a lookup found, with the cipher that opens it
+Match = tuple[repository.StoredCustomer, SubjectCipher]  # a customer a lookup found, with the cipher that opens it
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,11 @@ class CustomerService:
             row["id"] = customer_id
             columns.fill(row, keyring, ciphers[customer_id], values)
             rows.append(row)
+        store = self._vault.sensitive
+        if store is not None and (records := columns.move_apart(store, list(zip(ids, rows, strict=True)))):
+            placed = dict(zip(ids, rows, strict=True))
+            for (customer_id, _), ref in zip(records, store.put(session, keyring, records), strict=True):
+                placed[customer_id]["sensitive_ref"] = ref
         repository.insert_many(session, rows)
         return ids
 
@@ -114,7 +119,10 @@ class CustomerService:
         if not any(merged.get(name) for name in rules.IDENTIFYING):
             raise invalid("family_name", rules.IDENTIFYING_MESSAGE, "required")
         self._ensure_unique_ref(session, keyring, changes.get("external_ref"), customer_id)
-        for name, value in self.columns(keyring, keyring.subject(customer_id), changes).items():
+        changed = self.columns(keyring, keyring.subject(customer_id), changes)
+        if self._vault.sensitive is not None:  # a new record: the old one keeps until the sweep (backups need it)
+            changed["sensitive_ref"] = columns.rewrite_apart(self._vault.sensitive, session, keyring, customer, changed)
+        for name, value in changed.items():
             setattr(customer, name, value)
         customer.updated_at = now()
         session.flush()
@@ -153,6 +161,8 @@ class CustomerService:
                     .where(Customer.workspace_id == workspace_id, Customer.id.in_(chunk))
                     .values({**dict.fromkeys(columns.ALL_COLUMNS), "erased_at": at})
                 )
+        if self._vault.sensitive is not None:
+            self._vault.sensitive.forget(session, workspace_id, list(customer_ids))
         told = [(t.subject_id, {"erased_at": t.shredded_at.isoformat()}) for t in tombstones]
         outbox.emit_many(session, workspace_id, "customer.erased", told)
         return {t.subject_id: t.shredded_at for t in tombstones}
@@ -161,10 +171,16 @@ class CustomerService:
         """Drops the given fields' ciphertext and blind indexes (an erasure that must keep the rest, or a
         retention period that ended for some categories); recipients are told which fields went."""
         customer = self._live(session, workspace_id, customer_id)
-        for name in fields:
-            setattr(customer, name, None)
-            if name in columns.INDEX_COLUMNS:
-                setattr(customer, columns.INDEX_COLUMNS[name], None)
+        cleared: dict[str, Any] = dict.fromkeys(fields)
+        cleared.update((columns.INDEX_COLUMNS[name], None) for name in fields if name in columns.INDEX_COLUMNS)
+        store = self._vault.sensitive
+        if store is not None and customer.sensitive_ref is not None:  # erasure: the old record goes at commit
+            old = customer.sensitive_ref
+            keyring = self._vault.open(session, workspace_id)
+            cleared["sensitive_ref"] = columns.rewrite_apart(store, session, keyring, customer, cleared)
+            store.discard(session, workspace_id, [old])
+        for name, value in cleared.items():
+            setattr(customer, name, value)
         customer.updated_at = now()
         session.flush()
         outbox.emit(session, workspace_id, "customer.erased", customer_id=customer_id, data={"fields": sorted(fields)})
@@ -200,9 +216,21 @@ class CustomerService:
             raise SubjectShreddedError(customer_id, customer.erased_at)
         return customer
 
+    def _filled(
+        self, keyring: Keyring, customers: Sequence[repository.StoredCustomer]
+    ) -> list[repository.StoredCustomer]:
+        return columns.filled(self._vault.sensitive, keyring, customers)
+
+    def _filled_found(
+        self, keyring: Keyring, found: Sequence[repository.Found]
+    ) -> list[tuple[repository.StoredCustomer, WrappedDataKey | None]]:
+        customers = self._filled(keyring, [customer for customer, _ in found])
+        return [(customer, data_key) for customer, (_, data_key) in zip(customers, found, strict=True)]
+
     def _decrypt(
         self, keyring: Keyring, customer: repository.StoredCustomer, cipher: SubjectCipher | None = None
     ) -> CustomerRecord:
+        (customer,) = self._filled(keyring, [customer])
         cipher = cipher or keyring.subject(customer.id)
         values = dict.fromkeys(FIELDS) | columns.opened(cipher, customer, FIELDS)
         return CustomerRecord(customer.id, values, customer.created_at, customer.updated_at)
@@ -212,6 +240,7 @@ class CustomerService:
     ) -> CustomerView:
         """Decrypts only what the plan reveals or masks; a withheld field is never decrypted."""
         disclosure = plan.disclosure(FIELD_NAMES)
+        (customer,) = self._filled(keyring, [customer])
         values = dict.fromkeys(FIELDS) | columns.opened(
             cipher, customer, [n for n, how in disclosure.items() if how != "withheld"]
         )
@@ -254,7 +283,7 @@ class CustomerService:
     ) -> list[CustomerView]:
         """A page of live customers in id order, each as the plan allows (masked without a purpose); the
         data keys of the page are opened in one batch."""
-        rows = repository.page(session, workspace_id, after, limit)
+        rows = self._filled(keyring, repository.page(session, workspace_id, after, limit))
         ciphers = keyring.subjects([c.id for c in rows])
         return [self._decrypt_for(keyring, c, ciphers[c.id], plan) for c in rows]
 
@@ -289,10 +318,12 @@ class CustomerService:
             searches = rules.name_searches(term)[: None if by_given else 1]
         except rules.InvalidValueError as error:
             raise invalid("name", str(error)) from None
-        candidates: dict[str, tuple[repository.ShownCustomer, WrappedDataKey | None, list[rules.NameSearch]]] = {}
+        candidates: dict[str, tuple[repository.StoredCustomer, WrappedDataKey | None, list[rules.NameSearch]]] = {}
         for search in searches:
             digest = keyring.blind_index("family_name", search.family)
-            found = repository.by_index_with_data_keys(session, keyring.workspace_id, "family_name", digest)
+            found = self._filled_found(
+                keyring, repository.by_index_with_data_keys(session, keyring.workspace_id, "family_name", digest)
+            )
             for customer, data_key in found:
                 candidates.setdefault(customer.id, (customer, data_key, []))[2].append(search)
         ciphers = keyring.ciphers_for(list(candidates), [dk for _, dk, _ in candidates.values() if dk is not None])
@@ -313,7 +344,8 @@ class CustomerService:
         spec = FIELDS[field_name]
         index = spec.index or field_name
         indexed = normalised.number if isinstance(normalised, Card) else rules.index_form(spec.kind, normalised)
-        keyring, digest, found = self._candidates(session, workspace_id, index, indexed, keyring)
+        keyring, digest, candidates = self._candidates(session, workspace_id, index, indexed, keyring)
+        found = self._filled_found(keyring, candidates)
         expected = columns.card_token(digest) if isinstance(normalised, Card) else indexed
         ciphers = keyring.ciphers_for([c.id for c, _ in found], [dk for _, dk in found if dk is not None])
         out = []
@@ -345,7 +377,8 @@ class CustomerService:
 
     def records(self, session: Session, workspace_id: str, batch_size: int = 1000) -> Iterator[CustomerRecord]:
         keyring = self._vault.open(session, workspace_id)
-        for rows in repository.all_pages(session, workspace_id, batch_size):
+        for page in repository.all_pages(session, workspace_id, batch_size):
+            rows = self._filled(keyring, page)
             ciphers = keyring.subjects([c.id for c in rows])
             for customer in rows:
                 yield self._decrypt(keyring, customer, ciphers[customer.id])

@@ -31,6 +31,13 @@ class KeystoreBase(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+class SensitiveBase(DeclarativeBase):
+    """Tables of the sensitive store: the categories a workspace keeps apart from the rest, in a database of their
+    own under a key of their own, so that a breach of either database reveals as little as possible."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Timestamps stored as UTC and always returned timezone-aware, on SQLite as on PostgreSQL."""
 
@@ -130,15 +137,24 @@ def after_commit(session: Session, callback: Callable[[], None]) -> None:
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
+def after_rollback(session: Session, callback: Callable[[], None]) -> None:
+    """Run `callback` if the session's transaction rolls back (undo work done outside it); dropped on commit."""
+    session.info.setdefault(_AFTER_ROLLBACK, []).append(callback)
+
+
 _AFTER_COMMIT = "obhut.after_commit"
+_AFTER_ROLLBACK = "obhut.after_rollback"
 
 
 @event.listens_for(Session, "after_commit")
 def _run_after_commit(session: Session) -> None:
+    session.info.pop(_AFTER_ROLLBACK, None)
     for callback in session.info.pop(_AFTER_COMMIT, []):
         callback()
 
 
 @event.listens_for(Session, "after_rollback")
-def _drop_after_commit(session: Session) -> None:
+def _run_after_rollback(session: Session) -> None:
     session.info.pop(_AFTER_COMMIT, None)
+    for callback in session.info.pop(_AFTER_ROLLBACK, []):
+        callback()

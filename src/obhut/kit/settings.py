@@ -21,6 +21,12 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     database_url: str = ""
     keystore_url: str = ""
+    sensitive_url: str = Field(
+        default="", description="A database of its own for the sensitive categories, with its own key; empty: none"
+    )
+    sensitive_categories: str = Field(
+        default="financial", description="The categories kept there (comma-separated), when sensitive_url is set"
+    )
     backup_dir: Path | None = Field(default=None, description="Where 'obhut backup create' writes (data_dir/backups)")
     host: str = "127.0.0.1"
     port: int = 8000
@@ -80,6 +86,21 @@ class Settings(BaseSettings):
     @property
     def resolved_keystore_url(self) -> str:
         return self.keystore_url or f"sqlite:///{self.data_dir / 'keystore.db'}"
+
+    @property
+    def database_urls(self) -> dict[str, str]:
+        """Every database Obhut keeps, by name: migrated at start-up, and backed up and restored together."""
+        urls = {"main": self.resolved_database_url, "keystore": self.resolved_keystore_url}
+        if self.sensitive_url:
+            urls["sensitive"] = self.sensitive_url
+        return urls
+
+    @property
+    def resolved_sensitive_categories(self) -> frozenset[str]:
+        """The data categories kept in the sensitive database; none without one."""
+        if not self.sensitive_url:
+            return frozenset()
+        return frozenset(part.strip() for part in self.sensitive_categories.split(",") if part.strip())
 
     @property
     def resolved_erasure_ledger(self) -> Path:

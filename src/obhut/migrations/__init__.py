@@ -1,4 +1,5 @@
-"""Alembic migrations for the two databases: `main` (customer data) and `keystore` (wrapped keys)."""
+"""Alembic migrations for the databases: `main` (customer data), `keystore` (wrapped keys) and, where one is
+configured, `sensitive` (the categories kept apart)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from alembic.config import Config
 from obhut.kit.settings import Settings
 
 HERE = Path(__file__).parent
-TARGETS = ("main", "keystore")
 
 
 def alembic_config(target: str, url: str) -> Config:
@@ -24,7 +24,7 @@ def alembic_config(target: str, url: str) -> Config:
 
 
 def urls(settings: Settings) -> dict[str, str]:
-    return {"main": settings.resolved_database_url, "keystore": settings.resolved_keystore_url}
+    return settings.database_urls
 
 
 def upgrade(settings: Settings) -> None:

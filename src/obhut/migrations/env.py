@@ -7,7 +7,7 @@ from obhut.access import sso_models as _sso  # noqa: F401
 from obhut.audit import models as _audit  # noqa: F401
 from obhut.consent import models as _consent  # noqa: F401
 from obhut.customers import models as _customers  # noqa: F401
-from obhut.kit.db import Base, KeystoreBase, build_engine
+from obhut.kit.db import Base, KeystoreBase, SensitiveBase, build_engine
 from obhut.outbox import models as _outbox  # noqa: F401
 from obhut.retention import models as _retention  # noqa: F401
 from obhut.rights import models as _rights  # noqa: F401
@@ -15,7 +15,9 @@ from obhut.vault import models as _vault  # noqa: F401
 from obhut.workspaces import models as _workspaces  # noqa: F401
 
 config = context.config
-metadata = KeystoreBase.metadata if config.attributes.get("target") == "keystore" else Base.metadata
+metadata = {"keystore": KeystoreBase.metadata, "sensitive": SensitiveBase.metadata}.get(
+    config.attributes.get("target", "main"), Base.metadata
+)
 engine = build_engine(config.get_main_option("sqlalchemy.url") or "")
 
 with engine.connect() as connection:

@@ -104,7 +104,10 @@ class RestoreReport:
 
 
 def database_urls(settings: Settings) -> dict[str, str]:
-    return {"main": settings.resolved_database_url, "keystore": settings.resolved_keystore_url}
+    """The databases a backup holds, in the order it dumps them: the sensitive store after the main database,
+    so that every sensitive record the main dump points to is still there (superseded ones go only in a sweep,
+    an hour later)."""
+    return settings.database_urls
 
 
 def engine_for(url: str) -> DatabaseEngine:

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from obhut.kit.db import Base, Blob, KeystoreBase, UTCDateTime
+from obhut.kit.db import Base, Blob, KeystoreBase, SensitiveBase, UTCDateTime
 
 
 class KeyVersion(Base):
@@ -83,3 +83,35 @@ class WrappedSecret(KeystoreBase):
 
     def __repr__(self) -> str:
         return f"WrappedSecret({self.workspace_id!r}, v{self.key_version}, {self.kind}[{self.slot}])"
+
+
+class SensitiveKey(SensitiveBase):
+    """A workspace's key of the sensitive store, wrapped by a root key of its own at the key provider."""
+
+    __tablename__ = "sensitive_keys"
+
+    workspace_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    key_ref: Mapped[str] = mapped_column(String(200))
+    wrapped: Mapped[bytes] = mapped_column(Blob())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    def __repr__(self) -> str:
+        return f"SensitiveKey({self.workspace_id!r}, {self.key_ref!r})"
+
+
+class SensitiveRecord(SensitiveBase):
+    """One customer's sensitive fields as written once: their field ciphertexts, sealed again under the store's
+    key. The main database points to it by `ref`; a change writes a new record and the old one is swept."""
+
+    __tablename__ = "sensitive_records"
+    __table_args__ = (Index(None, "workspace_id", "subject_id"), Index(None, "workspace_id", "created_at"))
+
+    workspace_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    ref: Mapped[bytes] = mapped_column(Blob(), primary_key=True)
+    subject_id: Mapped[str] = mapped_column(String(36))
+    sealed: Mapped[bytes] = mapped_column(Blob())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    def __repr__(self) -> str:
+        return f"SensitiveRecord({self.workspace_id!r}, {self.subject_id!r})"

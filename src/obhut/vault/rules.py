@@ -74,6 +74,19 @@ def root_key_ref(workspace_id: str, version: int) -> str:
     return f"obhut-{workspace_id}-v{version}"
 
 
+def sensitive_key_ref(workspace_id: str, nonce: str) -> str:
+    """The sensitive store's own root key; the nonce keeps two first writes racing from sharing one."""
+    return f"obhut-{workspace_id}-sensitive-{nonce}"
+
+
+def sensitive_key_aad(workspace_id: str, key_ref: str) -> bytes:
+    return _encode(b"obhut/sensitive-key/1", workspace_id, key_ref)
+
+
+def sensitive_record_aad(workspace_id: str, ref: bytes, subject_id: str) -> bytes:
+    return _encode(b"obhut/sensitive-record/1", workspace_id, ref.hex(), subject_id)
+
+
 def shard_of(subject_id: str, shards: int) -> int:
     digest = hashlib.blake2b(subject_id.encode(), digest_size=8).digest()
     return int.from_bytes(digest) % shards

@@ -19,6 +19,7 @@ from obhut.vault.keyring import IndexGuess, Keyring
 from obhut.vault.models import DataKey, KeyVersion, ShardGeneration, WrappedSecret
 from obhut.vault.ports import KeyProvider, WrapItem
 from obhut.vault.rules import RootKey, SecretKind, Tombstone, VersionState
+from obhut.vault.sensitive import SensitiveStore
 
 INDEX_SECRET: SecretId = (SecretKind.INDEX.value, 0, 0)
 _KEYRINGS = "vault.keyrings"  # session.info: the keyrings opened in the current transaction, by workspace
@@ -65,11 +66,13 @@ class Vault:
         keystore: sessionmaker[Session],
         cache: KeyCache,
         shards: int,
+        sensitive: SensitiveStore | None = None,
     ) -> None:
         self._providers = providers
         self._keystore = keystore
         self._cache = cache
         self.shards = shards
+        self.sensitive = sensitive  # where the workspace keeps sensitive categories apart; None: in the main database
 
     def provider(self, name: str) -> KeyProvider:
         provider = self._providers.get(name)

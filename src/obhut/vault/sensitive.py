@@ -1,0 +1,217 @@
+"""The sensitive store: the data categories a workspace keeps apart from the rest (segmentation).
+
+A customer's fields in these categories are sealed under the customer's data key, as every field is, and then
+sealed again under the store's own key: a key per workspace, wrapped by a root key of its own at the key provider,
+kept in the sensitive database. The main database holds only a random reference to the record. So a breach of the
+main database and its key store reveals none of these fields, a breach of the sensitive database alone reveals
+nothing without the customers' data keys, and shredding a customer's data key shreds their sensitive fields in
+every copy of either database.
+
+Records are written in the sensitive database's own transaction, before the caller's commits, and never changed:
+a change writes a new record. One whose caller rolled back is deleted at once; one superseded, or left by a
+process that stopped, is deleted by `sweep` once it is older than `SWEEP_AFTER`, so that a backup (main database
+first, then this one) finds every record the main dump points to.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Table, delete, select
+from sqlalchemy.exc import IntegrityError as DuplicateError
+from sqlalchemy.orm import Session, sessionmaker
+
+from obhut.kit import bulk
+from obhut.kit.clock import now
+from obhut.kit.db import after_commit, after_rollback, unit_of_work
+from obhut.kit.errors import ConfigurationError
+from obhut.vault import rules
+from obhut.vault.cipher import DecryptionError, Sealer, new_key
+from obhut.vault.keyring import IntegrityError
+from obhut.vault.models import SensitiveKey, SensitiveRecord
+from obhut.vault.ports import KeyProvider, WrapItem
+
+if TYPE_CHECKING:
+    from obhut.vault.keyring import Keyring
+
+Fields = dict[str, bytes]  # field name -> the field's ciphertext under the customer's data key
+SWEEP_AFTER = timedelta(hours=1)
+REF_BYTES = 16
+_RECORDS: Table = SensitiveRecord.__table__  # type: ignore[assignment]
+
+
+def _encode(fields: Mapping[str, bytes]) -> bytes:
+    return json.dumps({name: base64.b64encode(blob).decode() for name, blob in sorted(fields.items())}).encode()
+
+
+def _decode(plain: bytes) -> Fields:
+    return {name: base64.b64decode(text) for name, text in json.loads(plain).items()}
+
+
+class SensitiveStore:
+    def __init__(
+        self, sessions: sessionmaker[Session], categories: frozenset[str], providers: Mapping[str, KeyProvider]
+    ) -> None:
+        self.categories = categories
+        self._sessions = sessions
+        self._providers = providers
+        self._sealers: dict[str, Sealer] = {}
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        bind = self._sessions.kw.get("bind")
+        if bind is not None:
+            bind.dispose()
+
+    def _provider(self, name: str) -> KeyProvider:
+        if name not in self._providers:
+            raise ConfigurationError(f"key provider '{name}' of the sensitive store is not configured here")
+        return self._providers[name]
+
+    def _sealer(self, keyring: Keyring) -> Sealer:
+        """The workspace's key of this store, created at its first use with the workspace's active provider."""
+        workspace_id = keyring.workspace_id
+        sealer = self._sealers.get(workspace_id)
+        if sealer is not None:
+            return sealer
+        with self._lock:
+            with self._sessions() as store:
+                row = store.get(SensitiveKey, workspace_id)
+            if row is None:
+                row = self._create_key(workspace_id, keyring.active.provider)
+            aad = rules.sensitive_key_aad(workspace_id, row.key_ref)
+            (key,) = self._provider(row.provider).unwrap(row.key_ref, [WrapItem(row.wrapped, aad)])
+            sealer = self._sealers[workspace_id] = Sealer(key)
+        return sealer
+
+    def _create_key(self, workspace_id: str, provider_name: str) -> SensitiveKey:
+        provider = self._provider(provider_name)
+        ref = rules.sensitive_key_ref(workspace_id, secrets.token_hex(6))
+        provider.create_key(ref)
+        (wrapped,) = provider.wrap(ref, [WrapItem(new_key(), rules.sensitive_key_aad(workspace_id, ref))])
+        row = SensitiveKey(
+            workspace_id=workspace_id, provider=provider_name, key_ref=ref, wrapped=wrapped, created_at=now()
+        )
+        try:
+            with unit_of_work(self._sessions) as store:
+                store.add(row)
+        except DuplicateError:  # another process created the workspace's key first: use that one
+            provider.destroy(ref)
+            with self._sessions() as store:
+                found = store.get(SensitiveKey, workspace_id)
+            if found is None:
+                raise
+            return found
+        return row
+
+    def put(
+        self, session: Session, keyring: Keyring, records: Sequence[tuple[str, Mapping[str, bytes]]]
+    ) -> list[bytes]:
+        """Store each (customer, fields) as a new record, committed now; the references to keep in the caller's
+        transaction. Should that roll back, the records are deleted again."""
+        if not records:
+            return []
+        workspace_id, sealer, stamp = keyring.workspace_id, self._sealer(keyring), now()
+        refs = [secrets.token_bytes(REF_BYTES) for _ in records]
+        rows = [
+            {
+                "workspace_id": workspace_id,
+                "ref": ref,
+                "subject_id": subject_id,
+                "sealed": sealer.seal(_encode(fields), rules.sensitive_record_aad(workspace_id, ref, subject_id)),
+                "created_at": stamp,
+            }
+            for ref, (subject_id, fields) in zip(refs, records, strict=True)
+        ]
+        with unit_of_work(self._sessions) as store:
+            bulk.insert_rows(store, _RECORDS, rows)
+        after_rollback(session, lambda: self._delete(workspace_id, SensitiveRecord.ref, refs))
+        return refs
+
+    def get(self, keyring: Keyring, wanted: Mapping[bytes, str]) -> dict[bytes, Fields]:
+        """The records at the given references (each with the customer it must belong to), opened."""
+        workspace_id, sealer = keyring.workspace_id, self._sealer(keyring)
+        out: dict[bytes, Fields] = {}
+        with self._sessions() as store:
+            for chunk in bulk.chunks(list(wanted)):
+                query = select(SensitiveRecord.ref, SensitiveRecord.subject_id, SensitiveRecord.sealed).where(
+                    SensitiveRecord.workspace_id == workspace_id, SensitiveRecord.ref.in_(chunk)
+                )
+                for ref, subject_id, sealed in store.execute(query):
+                    if subject_id != wanted[ref]:
+                        raise IntegrityError(f"the sensitive record of customer {wanted[ref]} belongs to another")
+                    try:
+                        out[ref] = _decode(
+                            sealer.open(sealed, rules.sensitive_record_aad(workspace_id, ref, subject_id))
+                        )
+                    except DecryptionError as error:
+                        raise IntegrityError(
+                            f"the sensitive record of customer {subject_id} does not authenticate: it was altered"
+                        ) from error
+        missing = next((ref for ref in wanted if ref not in out), None)
+        if missing is not None:
+            raise IntegrityError(
+                f"the sensitive record of customer {wanted[missing]} is missing from the sensitive database: "
+                "it was deleted, or restored from an older backup than the main database"
+            )
+        return out
+
+    def discard(self, session: Session, workspace_id: str, refs: Sequence[bytes]) -> None:
+        """Once the caller's transaction commits, delete these records (their fields were erased)."""
+        gone = list(refs)
+        after_commit(session, lambda: self._delete(workspace_id, SensitiveRecord.ref, gone))
+
+    def forget(self, session: Session, workspace_id: str, subject_ids: Sequence[str]) -> None:
+        """Once the caller's transaction commits, delete every record of these customers (shredded or removed)."""
+        ids = list(subject_ids)
+        after_commit(session, lambda: self._delete(workspace_id, SensitiveRecord.subject_id, ids))
+
+    def _delete(self, workspace_id: str, column: object, values: Sequence[object]) -> None:
+        with unit_of_work(self._sessions) as store:
+            for chunk in bulk.chunks(values):
+                store.execute(
+                    delete(SensitiveRecord).where(
+                        SensitiveRecord.workspace_id == workspace_id,
+                        column.in_(chunk),  # type: ignore[attr-defined]
+                    )
+                )
+
+    def workspaces(self) -> list[str]:
+        with self._sessions() as store:
+            return list(store.scalars(select(SensitiveRecord.workspace_id).distinct()))
+
+    def sweep(
+        self, workspace_id: str, referenced: Callable[[Sequence[bytes]], set[bytes]], batch_size: int = 1000
+    ) -> int:
+        """Delete the records older than SWEEP_AFTER that the main database no longer points to (`referenced`
+        answers which of some references it does). Returns how many went."""
+        cutoff: datetime = now() - SWEEP_AFTER
+        swept, after = 0, b""
+        while True:
+            with self._sessions() as store:
+                refs = list(
+                    store.scalars(
+                        select(SensitiveRecord.ref)
+                        .where(
+                            SensitiveRecord.workspace_id == workspace_id,
+                            SensitiveRecord.created_at < cutoff,
+                            SensitiveRecord.ref > after,
+                        )
+                        .order_by(SensitiveRecord.ref)
+                        .limit(batch_size)
+                    )
+                )
+            if not refs:
+                return swept
+            kept = referenced(refs)
+            unreferenced = [ref for ref in refs if ref not in kept]
+            if unreferenced:
+                self._delete(workspace_id, SensitiveRecord.ref, unreferenced)
+            swept += len(unreferenced)
+            after = refs[-1]
