@@ -35,6 +35,11 @@ def test_migrations_match_the_models(tmp_path: Path) -> None:
     from obhut import migrations  # noqa: PLC0415
     from obhut.kit.settings import Settings  # noqa: PLC0415
 
-    settings = Settings(database_url=f"sqlite:///{tmp_path}/m.db", keystore_url=f"sqlite:///{tmp_path}/k.db")
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path}/m.db",
+        keystore_url=f"sqlite:///{tmp_path}/k.db",
+        sensitive_url=f"sqlite:///{tmp_path}/s.db",
+    )
+    assert sorted(migrations.urls(settings)) == ["keystore", "main", "sensitive"]
     migrations.upgrade(settings)
     migrations.check(settings)

@@ -22,8 +22,10 @@ from obhut.consent.cache import ConsentIndex, Listener
 from obhut.consent.handler import ConsentHandler
 from obhut.customers.handler import CustomerHandler
 from obhut.customers.models import Customer
+from obhut.customers.rules import Category
 from obhut.customers.service import CustomerService
 from obhut.kit.db import build_engine, session_factory
+from obhut.kit.errors import ConfigurationError
 from obhut.kit.settings import Settings
 from obhut.outbox.adapters.nats import NatsPublisher
 from obhut.outbox.adapters.webhook import WebhookSender
@@ -123,6 +125,10 @@ def build(settings: Settings) -> Container:
     keystore_engine = build_engine(settings.resolved_keystore_url)
     providers = build_providers(settings)
     sensitive = None
+    unknown = sorted(settings.resolved_sensitive_categories - {category.value for category in Category})
+    if unknown:
+        known = ", ".join(category.value for category in Category)
+        raise ConfigurationError(f"OBHUT_SENSITIVE_CATEGORIES names '{unknown[0]}', not a data category ({known})")
     if settings.sensitive_url:
         sensitive_sessions = session_factory(build_engine(settings.sensitive_url))
         sensitive = SensitiveStore(sensitive_sessions, settings.resolved_sensitive_categories, providers)

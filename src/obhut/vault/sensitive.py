@@ -110,6 +110,16 @@ class SensitiveStore:
             return found
         return row
 
+    def set_enabled(self, workspace_id: str, *, enabled: bool) -> None:
+        """Revocation reaches the store's own root key too (and its key held here); restoring undoes it."""
+        with self._lock:
+            self._sealers.pop(workspace_id, None)
+            with self._sessions() as store:
+                row = store.get(SensitiveKey, workspace_id)
+            if row is not None:
+                provider = self._provider(row.provider)
+                (provider.enable if enabled else provider.disable)(row.key_ref)
+
     def put(
         self, session: Session, keyring: Keyring, records: Sequence[tuple[str, Mapping[str, bytes]]]
     ) -> list[bytes]:

@@ -233,6 +233,8 @@ class Vault:
             version.revoked_at = version.revoked_at or revoked_at
         session.flush()  # keyrings read the versions as plain rows: the rest of this transaction sees it
         self._cache.drop(workspace_id)
+        if self.sensitive is not None:
+            self.sensitive.set_enabled(workspace_id, enabled=False)
         return versions
 
     def restore(self, session: Session, workspace_id: str) -> list[KeyVersion]:
@@ -243,6 +245,8 @@ class Vault:
             version.revoked_at = None
         session.flush()
         self._cache.drop(workspace_id)
+        if self.sensitive is not None:
+            self.sensitive.set_enabled(workspace_id, enabled=True)
         return versions
 
     def _versions(self, session: Session, workspace_id: str) -> list[KeyVersion]:
