@@ -22,6 +22,7 @@ from obhut.kit.db import unit_of_work
 from obhut.kit.errors import ConfigurationError
 from obhut.kit.settings import Settings
 from obhut.retention import backups
+from obhut.retention.ports import BackupError
 from obhut.vault import rules
 from obhut.vault import sensitive as sensitive_module
 from obhut.vault.errors import SubjectShreddedError
@@ -284,13 +285,23 @@ def test_a_customer_stored_before_moves_apart_on_the_next_change(
         assert container.customers.get(session, WORKSPACE, customer_id).values["iban"] == IBAN
 
 
-def test_a_backup_holds_and_restores_all_three(container: Container, segmented: Settings, tmp_path: Path) -> None:
+def test_a_backup_holds_and_restores_all_three(
+    container: Container,
+    segmented: Settings,
+    plain_settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     customer_id = _add(container)
     created = backups.create(segmented, tmp_path / "backups")
     assert [entry.database for entry in created.manifest.databases] == ["main", "keystore", "sensitive"]
     with unit_of_work(container.sessions) as session:
         container.customers.update(session, WORKSPACE, customer_id, {"iban": "DE02120300000000202051"})
+    monkeypatch.setattr(sensitive_module, "SWEEP_AFTER", timedelta(minutes=-1))
+    assert customer_tasks.sweep_sensitive(container.vault, container.sessions) == 1  # the record the backup needs
     container.close()
+    with pytest.raises(BackupError, match="OBHUT_SENSITIVE_URL"):
+        backups.verify(plain_settings, created.path)
     backups.restore(segmented, created.path)
     restored = build(segmented)
     try:

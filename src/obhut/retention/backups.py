@@ -278,6 +278,10 @@ def _unpacked(
     label = new_id()[-8:]
     with tempfile.TemporaryDirectory(prefix="obhut-verify-") as work:
         for entry in manifest.databases:
+            if entry.database == "sensitive" and entry.database not in urls:
+                raise BackupError(
+                    "this backup holds a sensitive store; set OBHUT_SENSITIVE_URL to where it goes, then try again"
+                )
             if Path(entry.file).name != entry.file or entry.database not in urls:
                 raise StreamError(f"{MANIFEST}: entry '{entry.database}' is malformed")
             sealed = path / entry.file
