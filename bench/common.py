@@ -49,29 +49,34 @@ plain_customers = Table(
 
 
 @contextmanager
-def databases(backend: str, folder: Path) -> Iterator[Settings]:
-    """Fresh, migrated databases for one benchmark run; PostgreSQL ones are dropped afterwards."""
+def databases(backend: str, folder: Path, *, sensitive: str = "") -> Iterator[Settings]:
+    """Fresh, migrated databases for one benchmark run; PostgreSQL ones are dropped afterwards. `sensitive`: the
+    categories to keep in a sensitive store of their own (none: no such store)."""
+    kinds = ("main", "keys", "sensitive") if sensitive else ("main", "keys")
     if backend == "sqlite":
-        settings = Settings(data_dir=folder, key_file=folder / "master.key")
+        extra = {"sensitive_url": f"sqlite:///{folder / 'sensitive.db'}"} if sensitive else {}
+        settings = Settings(data_dir=folder, key_file=folder / "master.key", sensitive_categories=sensitive, **extra)
         migrations.upgrade(settings)
         yield settings
         return
-    names = [f"obhut_bench_{kind}_{uuid.uuid4().hex[:8]}" for kind in ("main", "keys")]
+    names = {kind: f"obhut_bench_{kind}_{uuid.uuid4().hex[:8]}" for kind in kinds}
     with psycopg.connect(f"{PG}/test", autocommit=True) as admin:
-        for name in names:
+        for name in names.values():
             admin.execute(f'CREATE DATABASE "{name}"')
     try:
         settings = Settings(
             data_dir=folder,
             key_file=folder / "master.key",
-            database_url=f"{PG}/{names[0]}",
-            keystore_url=f"{PG}/{names[1]}",
+            database_url=f"{PG}/{names['main']}",
+            keystore_url=f"{PG}/{names['keys']}",
+            sensitive_url=f"{PG}/{names['sensitive']}" if sensitive else "",
+            sensitive_categories=sensitive,
         )
         migrations.upgrade(settings)
         yield settings
     finally:
         with psycopg.connect(f"{PG}/test", autocommit=True) as admin:
-            for name in names:
+            for name in names.values():
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

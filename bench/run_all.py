@@ -18,6 +18,7 @@ BENCHES = [
     ["bench_consent.py", "--customers", "1000000"],
     ["bench_outbox.py"],
     ["bench_rights.py", "--count", "100000"],
+    ["bench_sensitive.py", "--count", "100000"],
 ]
 
 

@@ -130,8 +130,9 @@ def build(settings: Settings) -> Container:
         known = ", ".join(category.value for category in Category)
         raise ConfigurationError(f"OBHUT_SENSITIVE_CATEGORIES names '{unknown[0]}', not a data category ({known})")
     if settings.sensitive_url:
-        sensitive_sessions = session_factory(build_engine(settings.sensitive_url))
-        sensitive = SensitiveStore(sensitive_sessions, settings.resolved_sensitive_categories, providers)
+        sensitive = SensitiveStore(
+            build_engine(settings.sensitive_url), settings.resolved_sensitive_categories, providers
+        )
     vault = Vault(
         providers,
         session_factory(keystore_engine),

@@ -23,13 +23,13 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Engine, Table, bindparam, delete, select
 from sqlalchemy.exc import IntegrityError as DuplicateError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from obhut.kit import bulk
 from obhut.kit.clock import now
-from obhut.kit.db import after_commit, after_rollback, unit_of_work
+from obhut.kit.db import after_commit, after_rollback, session_factory, unit_of_work
 from obhut.kit.errors import ConfigurationError
 from obhut.vault import rules
 from obhut.vault.cipher import DecryptionError, Sealer, new_key
@@ -44,6 +44,9 @@ Fields = dict[str, bytes]  # field name -> the field's ciphertext under the cust
 SWEEP_AFTER = timedelta(hours=1)
 REF_BYTES = 16
 _RECORDS: Table = SensitiveRecord.__table__  # type: ignore[assignment]
+_GET = select(_RECORDS.c.ref, _RECORDS.c.subject_id, _RECORDS.c.sealed).where(
+    _RECORDS.c.workspace_id == bindparam("workspace_id"), _RECORDS.c.ref.in_(bindparam("refs", expanding=True))
+)
 
 
 def _encode(fields: Mapping[str, bytes]) -> bytes:
@@ -55,19 +58,16 @@ def _decode(plain: bytes) -> Fields:
 
 
 class SensitiveStore:
-    def __init__(
-        self, sessions: sessionmaker[Session], categories: frozenset[str], providers: Mapping[str, KeyProvider]
-    ) -> None:
+    def __init__(self, engine: Engine, categories: frozenset[str], providers: Mapping[str, KeyProvider]) -> None:
         self.categories = categories
-        self._sessions = sessions
+        self._engine = engine
+        self._sessions = session_factory(engine)
         self._providers = providers
         self._sealers: dict[str, Sealer] = {}
         self._lock = threading.Lock()
 
     def close(self) -> None:
-        bind = self._sessions.kw.get("bind")
-        if bind is not None:
-            bind.dispose()
+        self._engine.dispose()
 
     def _provider(self, name: str) -> KeyProvider:
         if name not in self._providers:
@@ -148,12 +148,10 @@ class SensitiveStore:
         """The records at the given references (each with the customer it must belong to), opened."""
         workspace_id, sealer = keyring.workspace_id, self._sealer(keyring)
         out: dict[bytes, Fields] = {}
-        with self._sessions() as store:
+        # a read outside any transaction: no BEGIN and ROLLBACK around the one statement
+        with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             for chunk in bulk.chunks(list(wanted)):
-                query = select(SensitiveRecord.ref, SensitiveRecord.subject_id, SensitiveRecord.sealed).where(
-                    SensitiveRecord.workspace_id == workspace_id, SensitiveRecord.ref.in_(chunk)
-                )
-                for ref, subject_id, sealed in store.execute(query):
+                for ref, subject_id, sealed in connection.execute(_GET, {"workspace_id": workspace_id, "refs": chunk}):
                     if subject_id != wanted[ref]:
                         raise IntegrityError(f"the sensitive record of customer {wanted[ref]} belongs to another")
                     try:
