@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from obhut.container import Container, build
@@ -331,3 +332,24 @@ def test_revocation_reaches_the_stores_own_key(container: Container) -> None:
 def test_an_unknown_category_is_refused_at_start(segmented: Settings) -> None:
     with pytest.raises(ConfigurationError, match="'finance', not a data category"):
         build(segmented.model_copy(update={"sensitive_categories": "finance,notes"}))
+
+
+def test_an_erasure_stands_when_the_store_fails_after_it(
+    container: Container, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    customer_id = _add(container)
+    store = _store(container)
+
+    def unreachable(*_: object) -> None:
+        raise OperationalError("DELETE", {}, Exception("the sensitive database went away"))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(store, "_delete", unreachable)
+        with unit_of_work(container.sessions) as session:
+            container.customers.shred(session, WORKSPACE, customer_id)
+    assert "1 sensitive records are left for the sweep" in caplog.text
+    assert _row(container, customer_id).erased_at is not None
+    assert len(_records(container, customer_id)) == 1
+    monkeypatch.setattr(sensitive_module, "SWEEP_AFTER", timedelta(minutes=-1))
+    assert customer_tasks.sweep_sensitive(container.vault, container.sessions) == 1
+    assert _records(container, customer_id) == []

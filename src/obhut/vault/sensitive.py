@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import secrets
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, Table, bindparam, delete, select
 from sqlalchemy.exc import IntegrityError as DuplicateError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from obhut.kit import bulk
@@ -40,6 +42,7 @@ from obhut.vault.ports import KeyProvider, WrapItem
 if TYPE_CHECKING:
     from obhut.vault.keyring import Keyring
 
+log = logging.getLogger(__name__)
 Fields = dict[str, bytes]  # field name -> the field's ciphertext under the customer's data key
 SWEEP_AFTER = timedelta(hours=1)
 REF_BYTES = 16
@@ -141,7 +144,7 @@ class SensitiveStore:
         ]
         with unit_of_work(self._sessions) as store:
             bulk.insert_rows(store, _RECORDS, rows)
-        after_rollback(session, lambda: self._delete(workspace_id, SensitiveRecord.ref, refs))
+        after_rollback(session, lambda: self._tidy(workspace_id, SensitiveRecord.ref, refs))
         return refs
 
     def get(self, keyring: Keyring, wanted: Mapping[bytes, str]) -> dict[bytes, Fields]:
@@ -173,12 +176,20 @@ class SensitiveStore:
     def discard(self, session: Session, workspace_id: str, refs: Sequence[bytes]) -> None:
         """Once the caller's transaction commits, delete these records (their fields were erased)."""
         gone = list(refs)
-        after_commit(session, lambda: self._delete(workspace_id, SensitiveRecord.ref, gone))
+        after_commit(session, lambda: self._tidy(workspace_id, SensitiveRecord.ref, gone))
 
     def forget(self, session: Session, workspace_id: str, subject_ids: Sequence[str]) -> None:
         """Once the caller's transaction commits, delete every record of these customers (shredded or removed)."""
         ids = list(subject_ids)
-        after_commit(session, lambda: self._delete(workspace_id, SensitiveRecord.subject_id, ids))
+        after_commit(session, lambda: self._tidy(workspace_id, SensitiveRecord.subject_id, ids))
+
+    def _tidy(self, workspace_id: str, column: object, values: Sequence[object]) -> None:
+        """`_delete` once the caller's transaction has ended: should the store fail now, the caller's outcome
+        stands and the records are left for the sweep (they are no longer referenced)."""
+        try:
+            self._delete(workspace_id, column, values)
+        except SQLAlchemyError as error:
+            log.warning("%d sensitive records are left for the sweep: %s", len(values), type(error).__name__)
 
     def _delete(self, workspace_id: str, column: object, values: Sequence[object]) -> None:
         with unit_of_work(self._sessions) as store:
