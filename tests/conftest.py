@@ -75,6 +75,17 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Settings]:
+    """Fresh databases for one test; with the `sensitive_store` mark, a sensitive database beside them."""
+    with _databases(backend, tmp_path, request) as found:
+        if request.node.get_closest_marker("sensitive_store") is None:
+            yield found
+            return
+        with sensitive_store(found, backend) as segmented:
+            yield segmented
+
+
+@contextmanager
+def _databases(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Settings]:
     base = {"data_dir": tmp_path / "var", "key_shards": 8, "key_file": tmp_path / "var" / "master.key"}
     if backend == "sqlite":
         main, keys = request.getfixturevalue("sqlite_templates")

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from obhut.container import Container, build
 from obhut.customers import tasks as customer_tasks
+from obhut.customers.columns import KEPT_APART
 from obhut.customers.models import Customer
 from obhut.kit.db import unit_of_work
 from obhut.kit.errors import ConfigurationError
@@ -92,7 +93,7 @@ def _add(container: Container, **overrides: object) -> str:
 def test_the_categories_live_apart_and_read_as_before(container: Container, client: TestClient) -> None:
     customer_id = _add(container)
     row = _row(container, customer_id)
-    assert (row.iban, row.card, row.notes) == (None, None, None)
+    assert (row.iban, row.card, row.notes) == (KEPT_APART,) * 3  # that they have a value: the survey sees it
     assert row.given_name is not None
     assert row.email is not None
     assert row.iban_index is not None
@@ -280,7 +281,7 @@ def test_a_customer_stored_before_moves_apart_on_the_next_change(
         assert container.customers.get(session, WORKSPACE, customer_id).values["iban"] == IBAN
         container.customers.update(session, WORKSPACE, customer_id, {"email": "moved@example.com"})
     row = _row(container, customer_id)
-    assert (row.iban, row.notes, row.card) == (None, None, None)
+    assert (row.iban, row.notes, row.card) == (KEPT_APART,) * 3
     assert row.sensitive_ref is not None
     with unit_of_work(container.sessions) as session:
         assert container.customers.get(session, WORKSPACE, customer_id).values["iban"] == IBAN
@@ -353,3 +354,31 @@ def test_an_erasure_stands_when_the_store_fails_after_it(
     monkeypatch.setattr(sensitive_module, "SWEEP_AFTER", timedelta(minutes=-1))
     assert customer_tasks.sweep_sensitive(container.vault, container.sessions) == 1
     assert _records(container, customer_id) == []
+
+
+def test_a_category_no_longer_kept_apart_goes_back_on_the_next_change(
+    container: Container, segmented: Settings
+) -> None:
+    customer_id = _add(container)
+    container.close()
+    narrower = build(segmented.model_copy(update={"sensitive_categories": "financial"}))
+    try:
+        with unit_of_work(narrower.sessions) as session:
+            assert narrower.customers.get(session, WORKSPACE, customer_id).values["notes"] == "Prefers email contact"
+            narrower.customers.update(session, WORKSPACE, customer_id, {"email": "narrower@example.com"})
+        row = _row(narrower, customer_id)
+        assert row.notes not in (None, KEPT_APART)  # back in the main row
+        assert (row.iban, row.card) == (KEPT_APART, KEPT_APART)
+        with unit_of_work(narrower.sessions) as session:
+            values = narrower.customers.get(session, WORKSPACE, customer_id).values
+        assert (values["notes"], values["iban"]) == ("Prefers email contact", IBAN)
+    finally:
+        narrower.close()
+
+
+def test_a_record_lacking_a_field_its_row_has_is_reported(container: Container) -> None:
+    customer_id = _add(container, notes=None)
+    with unit_of_work(container.sessions) as session:
+        session.execute(update(Customer).where(Customer.id == customer_id).values(notes=KEPT_APART))
+    with unit_of_work(container.sessions) as session, pytest.raises(IntegrityError, match="lacks a field"):
+        container.customers.get(session, WORKSPACE, customer_id)

@@ -13,7 +13,7 @@ from obhut.customers import rules
 from obhut.customers.repository import ShownCustomer, StoredCustomer
 from obhut.customers.rules import FIELDS, Card, Kind
 from obhut.kit.errors import ConfigurationError
-from obhut.vault.keyring import Keyring, SubjectCipher
+from obhut.vault.keyring import IntegrityError, Keyring, SubjectCipher
 from obhut.vault.sensitive import SensitiveStore
 
 # built once: json.dumps with options builds an encoder per call
@@ -81,16 +81,22 @@ def kept_apart(store: SensitiveStore | None) -> tuple[str, ...]:
     return tuple(name for name, spec in FIELDS.items() if spec.category.value in store.categories)
 
 
+KEPT_APART = b""
+"""What the main row holds in place of a field kept in the sensitive store: that it has a value, as its blind
+index already shows, so that what reads only the main row (the retention survey, an erasure's kept categories)
+still sees which categories a customer has."""
+
+
 def move_apart(
     store: SensitiveStore | None, rows: Sequence[tuple[str, dict[str, Any]]]
 ) -> list[tuple[str, dict[str, bytes]]]:
-    """Takes the kept-apart fields' ciphertexts out of each (customer, row of columns), leaving None in the row:
-    the records for the sensitive store, of the customers that have any."""
+    """Takes the kept-apart fields' ciphertexts out of each (customer, row of columns), leaving KEPT_APART (or
+    None where a field has no value): the records for the sensitive store, of the customers that have any."""
     apart = kept_apart(store)
     out = []
     for customer_id, row in rows:
         fields = {name: row[name] for name in apart if row.get(name) is not None}
-        row.update(dict.fromkeys(apart))
+        row.update((name, KEPT_APART if name in fields else None) for name in apart)
         if fields:
             out.append((customer_id, fields))
     return out
@@ -113,7 +119,10 @@ def filled(store: SensitiveStore | None, keyring: Keyring, customers: Sequence[S
             out.append(customer)
             continue
         stored = {name: getattr(customer, name) for name in ShownCustomer._fields}
-        out.append(ShownCustomer(**(stored | records[customer.sensitive_ref] | {"sensitive_ref": None})))
+        record = records[customer.sensitive_ref]
+        if any(blob == KEPT_APART and name not in record for name, blob in stored.items()):
+            raise IntegrityError(f"the sensitive record of customer {customer.id} lacks a field its row says it has")
+        out.append(ShownCustomer(**(stored | record | {"sensitive_ref": None})))
     return out
 
 
@@ -126,7 +135,11 @@ def rewrite_apart(
     if store is None:
         return customer.sensitive_ref
     (current,) = filled(store, keyring, [customer])
-    after = {name: changes.get(name, getattr(current, name)) for name in kept_apart(store)}
+    apart = kept_apart(store)
+    for name in FIELDS:  # a category no longer kept apart goes back to the main row
+        if name not in apart and name not in changes and getattr(customer, name) == KEPT_APART:
+            changes[name] = getattr(current, name)
+    after = {name: changes.get(name, getattr(current, name)) for name in apart}
     records = move_apart(store, [(customer.id, after)])
-    changes.update(after)  # None for every kept-apart field: values in the main row move too
+    changes.update(after)  # every kept-apart field: values still in the main row move too
     return store.put(session, keyring, records)[0] if records else None
