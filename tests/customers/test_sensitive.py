@@ -6,20 +6,22 @@ sweep; tampering is reported."""
 
 from __future__ import annotations
 
+import base64
+import subprocess
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from obhut.container import Container, build
 from obhut.customers import tasks as customer_tasks
-from obhut.customers.columns import KEPT_APART
 from obhut.customers.models import Customer
+from obhut.customers.segments import KEPT_APART
 from obhut.kit.db import unit_of_work
 from obhut.kit.errors import ConfigurationError
 from obhut.kit.settings import Settings
@@ -101,7 +103,6 @@ def test_the_categories_live_apart_and_read_as_before(container: Container, clie
     (record,) = _records(container, customer_id)
     assert record.ref == row.sensitive_ref
     assert len(record.ref) == sensitive_module.REF_BYTES
-    assert IBAN.encode() not in record.sealed
 
     with unit_of_work(container.sessions) as session:
         values = container.customers.get(session, WORKSPACE, customer_id).values
@@ -133,8 +134,31 @@ def test_the_store_has_its_own_key(container: Container) -> None:
     assert build_providers(container.settings)[key.provider].exists(key.key_ref)
 
 
+def _main_bytes(settings: Settings) -> bytes:
+    """The main database's file (with its write-ahead log), or a fresh dump of it."""
+    if not settings.database_url:
+        return b"".join(p.read_bytes() for p in sorted(settings.data_dir.glob("obhut.db*")))
+    plain = settings.database_url.replace("postgresql+psycopg://", "postgresql://")
+    return subprocess.run(["pg_dump", "--no-owner", "--inserts", plain], check=True, capture_output=True).stdout
+
+
 def test_the_main_database_alone_holds_none_of_them(container: Container, plain_settings: Settings) -> None:
     customer_id = _add(container)
+    with unit_of_work(container.sessions) as session:
+        container.customers.update(session, WORKSPACE, customer_id, {"iban": "DE02120300000000202051"})
+        keyring = container.vault.open(session, WORKSPACE)
+        ref = _row(container, customer_id).sensitive_ref
+        assert ref is not None
+        fields = _store(container).get(keyring, {ref: customer_id})[ref]
+    assert sorted(fields) == sorted(APART)
+    with container.sessions() as session:  # no checkpoint pending: the main database's bytes are on disk
+        if not plain_settings.database_url:
+            session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    at_rest = _main_bytes(plain_settings)
+    for blob in fields.values():  # the kept-apart ciphertexts: nowhere in the main database, in any form
+        assert blob not in at_rest
+        assert blob.hex().encode() not in at_rest.lower()
+        assert base64.b64encode(blob) not in at_rest
     plain = build(plain_settings)  # the main database and its key store, as a breach of them would have them
     try:
         with unit_of_work(plain.sessions) as session, pytest.raises(ConfigurationError, match="OBHUT_SENSITIVE_URL"):
@@ -168,26 +192,38 @@ def test_the_sensitive_database_alone_opens_to_nothing_once_the_data_key_is_gone
     assert _row(container, customer_id).sensitive_ref is None
 
 
-def test_a_change_writes_a_new_record_and_the_sweep_takes_the_old(
-    container: Container, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_change_writes_a_new_record_and_the_old_goes_at_commit(container: Container) -> None:
     customer_id = _add(container)
     other = _add(container, external_ref="K-0002", email="other@example.com")
     before = _row(container, customer_id).sensitive_ref
+    with unit_of_work(container.sessions) as session:
+        container.customers.update(session, WORKSPACE, customer_id, {"email": "unchanged.apart@example.com"})
+    assert _row(container, customer_id).sensitive_ref == before  # no field kept apart changed: same record
     with unit_of_work(container.sessions) as session:
         changed = container.customers.update(session, WORKSPACE, customer_id, {"iban": "DE02120300000000202051"})
     assert changed.values["iban"] == "DE02120300000000202051"
     assert changed.values["notes"] == "Prefers email contact"
     after = _row(container, customer_id).sensitive_ref
     assert after not in (None, before)
-    assert {r.ref for r in _records(container, customer_id)} == {before, after}  # the old one waits for the sweep
-    assert customer_tasks.sweep_sensitive(container.vault, container.sessions) == 0  # too young to go
-    monkeypatch.setattr(sensitive_module, "SWEEP_AFTER", timedelta(minutes=-1))
-    assert customer_tasks.sweep_sensitive(container.vault, container.sessions) == 1
     assert [r.ref for r in _records(container, customer_id)] == [after]
     assert len(_records(container, other)) == 1
     with unit_of_work(container.sessions) as session:
         assert container.customers.get(session, WORKSPACE, customer_id).values["iban"] == "DE02120300000000202051"
+
+
+def test_a_backup_holds_deletions_and_the_sweep_makes_up_for_them(
+    container: Container, segmented: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    customer_id = _add(container)
+    before = _row(container, customer_id).sensitive_ref
+    with sensitive_module.holding(segmented.sensitive_url):
+        with unit_of_work(container.sessions) as session:
+            container.customers.update(session, WORKSPACE, customer_id, {"iban": "DE02120300000000202051"})
+        assert before in {r.ref for r in _records(container, customer_id)}  # what the main dump may point to
+        monkeypatch.setattr(sensitive_module, "SWEEP_AFTER", timedelta(minutes=-1))
+        assert customer_tasks.sweep_sensitive(container.vault, container.sessions) == 0  # held
+    assert customer_tasks.sweep_sensitive(container.vault, container.sessions) == 1
+    assert [r.ref for r in _records(container, customer_id)] == [_row(container, customer_id).sensitive_ref]
 
 
 def test_a_rolled_back_write_leaves_no_record(container: Container) -> None:
@@ -292,15 +328,12 @@ def test_a_backup_holds_and_restores_all_three(
     segmented: Settings,
     plain_settings: Settings,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     customer_id = _add(container)
     created = backups.create(segmented, tmp_path / "backups")
     assert [entry.database for entry in created.manifest.databases] == ["main", "keystore", "sensitive"]
-    with unit_of_work(container.sessions) as session:
+    with unit_of_work(container.sessions) as session:  # the record the backup points to goes at commit
         container.customers.update(session, WORKSPACE, customer_id, {"iban": "DE02120300000000202051"})
-    monkeypatch.setattr(sensitive_module, "SWEEP_AFTER", timedelta(minutes=-1))
-    assert customer_tasks.sweep_sensitive(container.vault, container.sessions) == 1  # the record the backup needs
     container.close()
     with pytest.raises(BackupError, match="OBHUT_SENSITIVE_URL"):
         backups.verify(plain_settings, created.path)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, String, UniqueConstraint
+from sqlalchemy import Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from obhut.kit.db import Base, Blob, UTCDateTime
@@ -20,6 +20,13 @@ class Customer(Base):
         Index(None, "workspace_id", "iban_index"),
         Index(None, "workspace_id", "card_index"),
         Index(None, "workspace_id", "family_name_index"),
+        Index(
+            None,
+            "workspace_id",
+            "sensitive_ref",
+            sqlite_where=text("sensitive_ref IS NOT NULL"),
+            postgresql_where=text("sensitive_ref IS NOT NULL"),
+        ),
     )
 
     workspace_id: Mapped[str] = mapped_column(String(63), primary_key=True)

@@ -17,7 +17,10 @@ from obhut.vault.rules import RootKey, WrappedDataKey
 _CUSTOMERS: Table = Customer.__table__  # type: ignore[assignment]
 
 
-def get(session: Session, workspace_id: str, customer_id: str) -> Customer | None:
+def get(session: Session, workspace_id: str, customer_id: str, *, lock: bool = False) -> Customer | None:
+    """The row; `lock`: read afresh and locked until commit (PostgreSQL; SQLite has one writer anyway)."""
+    if lock:
+        return session.get(Customer, (workspace_id, customer_id), with_for_update=True, populate_existing=True)
     return session.get(Customer, (workspace_id, customer_id))
 
 

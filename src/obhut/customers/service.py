@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from obhut.access.masks import Masker
 from obhut.access.rules import Effect, ReadPlan
-from obhut.customers import columns, repository, rules
+from obhut.customers import columns, repository, rules, segments
 from obhut.customers.models import Customer
 from obhut.customers.rules import FIELDS, Card, Kind
 from obhut.kit import bulk
@@ -97,9 +97,9 @@ class CustomerService:
             columns.fill(row, keyring, ciphers[customer_id], values)
             rows.append(row)
         store = self._vault.sensitive
-        if store is not None and (records := columns.move_apart(store, list(zip(ids, rows, strict=True)))):
+        if store is not None and (records := segments.move_apart(store, list(zip(ids, rows, strict=True)))):
             placed = dict(zip(ids, rows, strict=True))
-            for (customer_id, _), ref in zip(records, store.put(session, keyring, records), strict=True):
+            for (customer_id, _), ref in zip(records, segments.put(store, session, keyring, records), strict=True):
                 placed[customer_id]["sensitive_ref"] = ref
         repository.insert_many(session, rows)
         return ids
@@ -114,14 +114,13 @@ class CustomerService:
     def update(self, session: Session, workspace_id: str, customer_id: str, raw: Mapping[str, Any]) -> CustomerRecord:
         changes = self.validate(session, workspace_id, raw, partial=True)
         keyring = self._vault.open(session, workspace_id)
-        customer = self._live(session, workspace_id, customer_id)
+        customer = self._live(session, workspace_id, customer_id, lock=True)
         merged = {**self._decrypt(keyring, customer).values, **changes}
         if not any(merged.get(name) for name in rules.IDENTIFYING):
             raise invalid("family_name", rules.IDENTIFYING_MESSAGE, "required")
         self._ensure_unique_ref(session, keyring, changes.get("external_ref"), customer_id)
         changed = self.columns(keyring, keyring.subject(customer_id), changes)
-        if self._vault.sensitive is not None:  # a new record: the old one keeps until the sweep (backups need it)
-            changed["sensitive_ref"] = columns.rewrite_apart(self._vault.sensitive, session, keyring, customer, changed)
+        segments.rewrite(self._vault.sensitive, session, keyring, customer, changed)
         for name, value in changed.items():
             setattr(customer, name, value)
         customer.updated_at = now()
@@ -170,15 +169,12 @@ class CustomerService:
     def clear(self, session: Session, workspace_id: str, customer_id: str, fields: Sequence[str]) -> None:
         """Drops the given fields' ciphertext and blind indexes (an erasure that must keep the rest, or a
         retention period that ended for some categories); recipients are told which fields went."""
-        customer = self._live(session, workspace_id, customer_id)
+        customer = self._live(session, workspace_id, customer_id, lock=True)
         cleared: dict[str, Any] = dict.fromkeys(fields)
         cleared.update((columns.INDEX_COLUMNS[name], None) for name in fields if name in columns.INDEX_COLUMNS)
-        store = self._vault.sensitive
-        if store is not None and customer.sensitive_ref is not None:  # erasure: the old record goes at commit
-            old = customer.sensitive_ref
+        if self._vault.sensitive is not None:  # the record that held them goes at commit
             keyring = self._vault.open(session, workspace_id)
-            cleared["sensitive_ref"] = columns.rewrite_apart(store, session, keyring, customer, cleared)
-            store.discard(session, workspace_id, [old])
+            segments.rewrite(self._vault.sensitive, session, keyring, customer, cleared)
         for name, value in cleared.items():
             setattr(customer, name, value)
         customer.updated_at = now()
@@ -200,8 +196,11 @@ class CustomerService:
         session.flush()
 
     # --- reading ------------------------------------------------------------------------------------
-    def _existing(self, session: Session, workspace_id: str, customer_id: str) -> Customer:
-        customer = repository.get(session, workspace_id, customer_id) if is_valid_id(customer_id) else None
+    def _existing(self, session: Session, workspace_id: str, customer_id: str, *, lock: bool = False) -> Customer:
+        """The stored row; `lock`: held until commit where a sensitive store is kept (a change there writes a new
+        record from the one read, so two changes at once must not both start from the same)."""
+        lock = lock and self._vault.sensitive is not None
+        customer = repository.get(session, workspace_id, customer_id, lock=lock) if is_valid_id(customer_id) else None
         if customer is None:
             raise NotFoundError(f"no customer {customer_id} in workspace '{workspace_id}'")
         return customer
@@ -210,8 +209,8 @@ class CustomerService:
         """404 for an unknown customer, 410 (with the date) for an erased one: before any other check."""
         self._live(session, workspace_id, customer_id)
 
-    def _live(self, session: Session, workspace_id: str, customer_id: str) -> Customer:
-        customer = self._existing(session, workspace_id, customer_id)
+    def _live(self, session: Session, workspace_id: str, customer_id: str, *, lock: bool = False) -> Customer:
+        customer = self._existing(session, workspace_id, customer_id, lock=lock)
         if customer.erased_at is not None:
             raise SubjectShreddedError(customer_id, customer.erased_at)
         return customer
@@ -219,7 +218,7 @@ class CustomerService:
     def _filled(
         self, keyring: Keyring, customers: Sequence[repository.StoredCustomer]
     ) -> list[repository.StoredCustomer]:
-        return columns.filled(self._vault.sensitive, keyring, customers)
+        return segments.filled(self._vault.sensitive, keyring, customers)
 
     def _filled_found(
         self, keyring: Keyring, found: Sequence[repository.Found]

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from obhut.audit import service as audit
 from obhut.audit.rules import action
 from obhut.audit.service import Context, Event
-from obhut.customers import repository, rules
+from obhut.customers import repository, rules, segments
 from obhut.customers.models import Customer
 from obhut.customers.service import CustomerService, canonical_input
 from obhut.kit.clock import today
@@ -285,9 +285,10 @@ def reindex(
                 break
             keyring = vault.open(session, workspace_id)
             ciphers = keyring.subjects([c.id for c in rows])
-            for customer in rows:
+            stored = segments.filled(vault.sensitive, keyring, rows)  # the fields kept apart, in place
+            for customer, found in zip(rows, stored, strict=True):
                 for spec in REINDEXED:
-                    column, blob = f"{spec.index}_index", getattr(customer, spec.name)
+                    column, blob = f"{spec.index}_index", getattr(found, spec.name)
                     if blob is not None and getattr(customer, column) is None:
                         value = rules.index_form(spec.kind, ciphers[customer.id].open(spec.name, blob).decode())
                         setattr(customer, column, keyring.blind_index(spec.index or spec.name, value))

@@ -9,12 +9,11 @@ process's checkpoint from overwriting what it reads."""
 from __future__ import annotations
 
 import multiprocessing
-import multiprocessing.util
+import multiprocessing.connection
 import os
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from functools import partial
 from typing import TypeVar
 
 from sqlalchemy import Connection, Engine
@@ -25,7 +24,6 @@ from obhut.kit.db import build_engine
 T = TypeVar("T")
 R = TypeVar("R")
 MAX_WORKERS = 4
-_OWN: dict[str, Connection] = {}  # in a worker: the connection it opened for itself, by database URL
 
 
 def supports(session: Session) -> bool:
@@ -60,28 +58,60 @@ def ordered_map(
             for task in tasks:
                 yield _in_transaction(connection, function, task)
         return
-    url = engine.url.render_as_string(hide_password=False)
-    pool = multiprocessing.get_context("fork").Pool(workers)
+    yield from _forked(engine.url.render_as_string(hide_password=False), function, tasks, workers)
+
+
+def _forked(url: str, function: Callable[[Connection, T], R], tasks: Sequence[T], workers: int) -> Iterator[R]:
+    """Plain processes, each given every `workers`-th task and answering through a pipe of its own; none of a
+    pool's helper threads running beside the forks, and no pool terminate (which can wait forever on a worker it
+    stopped while the worker held the task queue's lock)."""
+    context = multiprocessing.get_context("fork")
+    pipes: list[multiprocessing.connection.Connection] = []
+    processes = []
     finished = False
     try:
-        yield from pool.imap(partial(_call, url, function), tasks)
+        for first in range(workers):
+            receiver, sender = context.Pipe(duplex=False)
+            process = context.Process(target=_work, args=(url, function, tasks[first::workers], sender), daemon=True)
+            process.start()
+            sender.close()  # here only the reading end: a worker that dies shows as the end of its pipe
+            pipes.append(receiver)
+            processes.append(process)
+        for position in range(len(tasks)):
+            try:
+                answered, value = pipes[position % workers].recv()
+            except EOFError:
+                raise RuntimeError(f"a worker process stopped before answering task {position}") from None
+            if not answered:
+                raise value
+            yield value
         finished = True
     finally:
-        if finished:  # the workers leave their loop and close their connections
-            pool.close()
-        else:
-            pool.terminate()
-        pool.join()
+        for process in processes:
+            if not finished:
+                process.kill()
+            process.join()
+        for pipe in pipes:
+            pipe.close()
 
 
-def _call(url: str, function: Callable[[Connection, T], R], task: T) -> R:
-    """In a worker: connects on its first task (the parent's connections, copied by the fork, stay untouched;
-    a failure to connect comes back as this task's error instead of a worker that dies and is forked again)."""
-    connection = _OWN.get(url)
-    if connection is None:
-        connection = _OWN[url] = build_engine(url).connect()
-        multiprocessing.util.Finalize(None, connection.close, exitpriority=10)
-    return _in_transaction(connection, function, task)
+def _work(
+    url: str, function: Callable[[Connection, T], R], tasks: Sequence[T], answers: multiprocessing.connection.Connection
+) -> None:
+    """A worker: its own connection (the parent's, copied by the fork, stay untouched), its tasks in order, each
+    answer (True, result) or, at the first error, connecting included, (False, error) and no more."""
+    try:
+        engine = build_engine(url)
+        with engine.connect() as connection:
+            for task in tasks:
+                answers.send((True, _in_transaction(connection, function, task)))
+    except Exception as error:  # noqa: BLE001 - every error goes to the parent, which raises it
+        try:
+            answers.send((False, error))
+        except Exception:  # noqa: BLE001 - an error that does not pickle: its type and message
+            answers.send((False, RuntimeError(f"{type(error).__name__}: {error}")))
+    finally:
+        answers.close()
 
 
 def _in_transaction(connection: Connection, function: Callable[[Connection, T], R], task: T) -> R:

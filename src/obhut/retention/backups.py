@@ -20,7 +20,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from obhut.kit.clock import now
 from obhut.kit.ids import new_id
 from obhut.kit.settings import Settings
 from obhut.retention.ports import BackupError, DatabaseEngine, Inspection
+from obhut.vault import sensitive
 from obhut.vault.ports import KeyProvider, KeyUnusableError, WrapItem
 from obhut.vault.providers import build_providers
 from obhut.vault.streams import CHUNK_BYTES, BackupKey, StreamError
@@ -105,8 +106,7 @@ class RestoreReport:
 
 def database_urls(settings: Settings) -> dict[str, str]:
     """The databases a backup holds, in the order it dumps them: the sensitive store after the main database,
-    so that every sensitive record the main dump points to is still there (superseded ones go only in a sweep,
-    an hour later)."""
+    with its deletions held meanwhile, so that every sensitive record the main dump points to is in its dump."""
     return settings.database_urls
 
 
@@ -183,8 +183,10 @@ def create(settings: Settings, dest: Path | None = None, *, progress: Progress |
 
 def _seal_databases(settings: Settings, key: BackupKey, folder: Path, progress: Progress | None) -> list[DatabaseFile]:
     files = []
-    with tempfile.TemporaryDirectory(prefix="obhut-backup-") as work:
-        for database, url in database_urls(settings).items():
+    urls = database_urls(settings)
+    held = sensitive.holding(urls["sensitive"]) if "sensitive" in urls else nullcontext()
+    with tempfile.TemporaryDirectory(prefix="obhut-backup-") as work, held:
+        for database, url in urls.items():
             engine = engine_for(url)
             plain = Path(work) / database
             revision = engine.revision()  # migrations run at start-up, not during a backup

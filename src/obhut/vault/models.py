@@ -115,3 +115,12 @@ class SensitiveRecord(SensitiveBase):
 
     def __repr__(self) -> str:
         return f"SensitiveRecord({self.workspace_id!r}, {self.subject_id!r})"
+
+
+class SensitiveHold(SensitiveBase):
+    """A backup under way: while one is, no record is deleted (the sweep deletes them afterwards)."""
+
+    __tablename__ = "sensitive_holds"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -8,9 +8,10 @@ nothing without the customers' data keys, and shredding a customer's data key sh
 every copy of either database.
 
 Records are written in the sensitive database's own transaction, before the caller's commits, and never changed:
-a change writes a new record. One whose caller rolled back is deleted at once; one superseded, or left by a
-process that stopped, is deleted by `sweep` once it is older than `SWEEP_AFTER`, so that a backup (main database
-first, then this one) finds every record the main dump points to.
+a change writes a new record, and the old one is deleted once the change commits. Should the caller's transaction
+roll back, the records it wrote that no committed row points to are deleted at once. A backup holds deletions
+(`holding`) from before it dumps the main database until it has dumped this one, so that every record the main
+dump points to is in the sensitive dump; what a hold (or a process that stopped) left behind goes in `sweep`.
 """
 
 from __future__ import annotations
@@ -20,23 +21,24 @@ import json
 import logging
 import secrets
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, Table, bindparam, delete, select
 from sqlalchemy.exc import IntegrityError as DuplicateError
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from obhut.kit import bulk
 from obhut.kit.clock import now
-from obhut.kit.db import after_commit, after_rollback, session_factory, unit_of_work
+from obhut.kit.db import after_commit, after_rollback, build_engine, session_factory, unit_of_work
 from obhut.kit.errors import ConfigurationError
 from obhut.vault import rules
 from obhut.vault.cipher import DecryptionError, Sealer, new_key
 from obhut.vault.keyring import IntegrityError
-from obhut.vault.models import SensitiveKey, SensitiveRecord
+from obhut.vault.models import SensitiveHold, SensitiveKey, SensitiveRecord
 from obhut.vault.ports import KeyProvider, WrapItem
 
 if TYPE_CHECKING:
@@ -44,12 +46,31 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 Fields = dict[str, bytes]  # field name -> the field's ciphertext under the customer's data key
+Referenced = Callable[[Sequence[bytes]], set[bytes]]  # which of these references a committed main row holds
 SWEEP_AFTER = timedelta(hours=1)
+HOLD_LIMIT = timedelta(hours=6)  # a backup's hold older than this was left by one that stopped
 REF_BYTES = 16
 _RECORDS: Table = SensitiveRecord.__table__  # type: ignore[assignment]
 _GET = select(_RECORDS.c.ref, _RECORDS.c.subject_id, _RECORDS.c.sealed).where(
     _RECORDS.c.workspace_id == bindparam("workspace_id"), _RECORDS.c.ref.in_(bindparam("refs", expanding=True))
 )
+
+
+@contextmanager
+def holding(url: str) -> Iterator[None]:
+    """While the block runs, no record of the sensitive store at `url` is deleted (a backup's dumps)."""
+    engine = build_engine(url)
+    hold = SensitiveHold(id=secrets.token_hex(8), started_at=now())
+    try:
+        with unit_of_work(session_factory(engine)) as store:
+            store.add(hold)
+        try:
+            yield
+        finally:
+            with unit_of_work(session_factory(engine)) as store:
+                store.execute(delete(SensitiveHold).where(SensitiveHold.id == hold.id))
+    finally:
+        engine.dispose()
 
 
 def _encode(fields: Mapping[str, bytes]) -> bytes:
@@ -124,10 +145,15 @@ class SensitiveStore:
                 (provider.enable if enabled else provider.disable)(row.key_ref)
 
     def put(
-        self, session: Session, keyring: Keyring, records: Sequence[tuple[str, Mapping[str, bytes]]]
+        self,
+        session: Session,
+        keyring: Keyring,
+        records: Sequence[tuple[str, Mapping[str, bytes]]],
+        referenced: Referenced,
     ) -> list[bytes]:
         """Store each (customer, fields) as a new record, committed now; the references to keep in the caller's
-        transaction. Should that roll back, the records are deleted again."""
+        transaction. Should that roll back, those of the records no committed row points to (`referenced` asks
+        the main database) are deleted again: a commit whose answer was lost may still have landed."""
         if not records:
             return []
         workspace_id, sealer, stamp = keyring.workspace_id, self._sealer(keyring), now()
@@ -144,7 +170,7 @@ class SensitiveStore:
         ]
         with unit_of_work(self._sessions) as store:
             bulk.insert_rows(store, _RECORDS, rows)
-        after_rollback(session, lambda: self._tidy(workspace_id, SensitiveRecord.ref, refs))
+        after_rollback(session, lambda: self._tidy(workspace_id, refs, referenced))
         return refs
 
     def get(self, keyring: Keyring, wanted: Mapping[bytes, str]) -> dict[bytes, Fields]:
@@ -173,43 +199,51 @@ class SensitiveStore:
             )
         return out
 
-    def discard(self, session: Session, workspace_id: str, refs: Sequence[bytes]) -> None:
-        """Once the caller's transaction commits, delete these records (their fields were erased)."""
+    def drop(self, session: Session, workspace_id: str, refs: Sequence[bytes]) -> None:
+        """Once the caller's transaction commits, delete these records (replaced, or their fields erased)."""
         gone = list(refs)
-        after_commit(session, lambda: self._tidy(workspace_id, SensitiveRecord.ref, gone))
+        after_commit(session, lambda: self._tidy(workspace_id, gone, None))
 
     def forget(self, session: Session, workspace_id: str, subject_ids: Sequence[str]) -> None:
         """Once the caller's transaction commits, delete every record of these customers (shredded or removed)."""
         ids = list(subject_ids)
-        after_commit(session, lambda: self._tidy(workspace_id, SensitiveRecord.subject_id, ids))
+        after_commit(session, lambda: self._tidy(workspace_id, ids, None, by_subject=True))
 
-    def _tidy(self, workspace_id: str, column: object, values: Sequence[object]) -> None:
-        """`_delete` once the caller's transaction has ended: should the store fail now, the caller's outcome
-        stands and the records are left for the sweep (they are no longer referenced)."""
+    def _tidy(
+        self, workspace_id: str, values: Sequence[Any], referenced: Referenced | None, *, by_subject: bool = False
+    ) -> None:
+        """`_delete` once the caller's transaction has ended (with `referenced`: of the references no committed
+        row holds). Should the store fail now, the caller's outcome stands and the records are left for the sweep
+        (no committed row points to them)."""
         try:
-            self._delete(workspace_id, column, values)
+            if referenced is not None:
+                kept = referenced(values)
+                values = [ref for ref in values if ref not in kept]
+            self._delete(workspace_id, SensitiveRecord.subject_id if by_subject else SensitiveRecord.ref, values)
         except SQLAlchemyError as error:
             log.warning("%d sensitive records are left for the sweep: %s", len(values), type(error).__name__)
 
-    def _delete(self, workspace_id: str, column: object, values: Sequence[object]) -> None:
+    def _delete(self, workspace_id: str, column: InstrumentedAttribute[Any], values: Sequence[Any]) -> int:
+        """Deletes the records with these values of `column`, unless a backup holds deletions (then the sweep
+        deletes them afterwards). How many went."""
+        gone = 0
+        held = select(SensitiveHold.id).where(SensitiveHold.started_at > now() - HOLD_LIMIT).exists()
         with unit_of_work(self._sessions) as store:
             for chunk in bulk.chunks(values):
-                store.execute(
-                    delete(SensitiveRecord).where(
-                        SensitiveRecord.workspace_id == workspace_id,
-                        column.in_(chunk),  # type: ignore[attr-defined]
-                    )
+                statement = delete(SensitiveRecord).where(
+                    SensitiveRecord.workspace_id == workspace_id, column.in_(chunk), ~held
                 )
+                gone += store.execute(statement).rowcount  # type: ignore[attr-defined]
+        return gone
 
     def workspaces(self) -> list[str]:
         with self._sessions() as store:
             return list(store.scalars(select(SensitiveRecord.workspace_id).distinct()))
 
-    def sweep(
-        self, workspace_id: str, referenced: Callable[[Sequence[bytes]], set[bytes]], batch_size: int = 1000
-    ) -> int:
-        """Delete the records older than SWEEP_AFTER that the main database no longer points to (`referenced`
-        answers which of some references it does). Returns how many went."""
+    def sweep(self, workspace_id: str, referenced: Referenced, batch_size: int = 1000) -> int:
+        """Delete the records that the main database does not point to (`referenced` answers which of some
+        references it does): left by a backup's hold or a process that stopped. Records younger than SWEEP_AFTER
+        are left alone: their writer's transaction may not have committed yet. Returns how many went."""
         cutoff: datetime = now() - SWEEP_AFTER
         swept, after = 0, b""
         while True:
@@ -231,6 +265,5 @@ class SensitiveStore:
             kept = referenced(refs)
             unreferenced = [ref for ref in refs if ref not in kept]
             if unreferenced:
-                self._delete(workspace_id, SensitiveRecord.ref, unreferenced)
-            swept += len(unreferenced)
+                swept += self._delete(workspace_id, SensitiveRecord.ref, unreferenced)
             after = refs[-1]

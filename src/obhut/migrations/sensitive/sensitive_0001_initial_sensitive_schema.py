@@ -4,7 +4,8 @@ Revision ID: sensitive_0001
 Revises:
 Create Date: 2026-11-24 12:00:00
 
-The sensitive store: the workspace keys it is sealed under (wrapped by root keys of their own) and its records.
+The sensitive store: the workspace keys it is sealed under (wrapped by root keys of their own), its records, and
+the holds backups put on deleting them.
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("workspace_id", name=op.f("pk_sensitive_keys")),
     )
     op.create_table(
+        "sensitive_holds",
+        sa.Column("id", sa.String(length=16), nullable=False),
+        sa.Column("started_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sensitive_holds")),
+    )
+    op.create_table(
         "sensitive_records",
         sa.Column("workspace_id", sa.String(length=63), nullable=False),
         sa.Column("ref", sa.LargeBinary(), nullable=False),
@@ -49,4 +56,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("sensitive_records")
+    op.drop_table("sensitive_holds")
     op.drop_table("sensitive_keys")
