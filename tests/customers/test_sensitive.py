@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import subprocess
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -35,32 +34,19 @@ from obhut.vault.models import KeyVersion, SensitiveKey, SensitiveRecord
 from obhut.vault.ports import KeyUnusableError, WrapItem
 from obhut.vault.providers import build_providers
 from obhut.vault.sensitive import SensitiveStore
-from obhut.workspaces import service as workspaces
-from tests.conftest import WORKSPACE, jane, reveal_all, sensitive_store
+from tests.conftest import WORKSPACE, jane, reveal_all
 
 IBAN = "DE89370400440532013000"
 APART = ("iban", "card", "notes")
 
 
+pytestmark = pytest.mark.sensitive_store
+
+
 @pytest.fixture
 def plain_settings(settings: Settings) -> Settings:
     """The same main database and key store, without the sensitive one."""
-    return settings
-
-
-@pytest.fixture
-def segmented(settings: Settings, backend: str) -> Iterator[Settings]:
-    with sensitive_store(settings, backend) as found:
-        yield found
-
-
-@pytest.fixture
-def container(segmented: Settings) -> Iterator[Container]:
-    built = build(segmented)
-    with unit_of_work(built.sessions) as session:
-        workspaces.create(session, built.vault, WORKSPACE)
-    yield built
-    built.close()
+    return settings.model_copy(update={"sensitive_url": ""})
 
 
 def _store(container: Container) -> SensitiveStore:
@@ -212,11 +198,11 @@ def test_a_change_writes_a_new_record_and_the_old_goes_at_commit(container: Cont
 
 
 def test_a_backup_holds_deletions_and_the_sweep_makes_up_for_them(
-    container: Container, segmented: Settings, monkeypatch: pytest.MonkeyPatch
+    container: Container, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     customer_id = _add(container)
     before = _row(container, customer_id).sensitive_ref
-    with sensitive_module.holding(segmented.sensitive_url):
+    with sensitive_module.holding(settings.sensitive_url):
         with unit_of_work(container.sessions) as session:
             container.customers.update(session, WORKSPACE, customer_id, {"iban": "DE02120300000000202051"})
         assert before in {r.ref for r in _records(container, customer_id)}  # what the main dump may point to
@@ -325,20 +311,20 @@ def test_a_customer_stored_before_moves_apart_on_the_next_change(
 
 def test_a_backup_holds_and_restores_all_three(
     container: Container,
-    segmented: Settings,
+    settings: Settings,
     plain_settings: Settings,
     tmp_path: Path,
 ) -> None:
     customer_id = _add(container)
-    created = backups.create(segmented, tmp_path / "backups")
+    created = backups.create(settings, tmp_path / "backups")
     assert [entry.database for entry in created.manifest.databases] == ["main", "keystore", "sensitive"]
     with unit_of_work(container.sessions) as session:  # the record the backup points to goes at commit
         container.customers.update(session, WORKSPACE, customer_id, {"iban": "DE02120300000000202051"})
     container.close()
     with pytest.raises(BackupError, match="OBHUT_SENSITIVE_URL"):
         backups.verify(plain_settings, created.path)
-    backups.restore(segmented, created.path)
-    restored = build(segmented)
+    backups.restore(settings, created.path)
+    restored = build(settings)
     try:
         with unit_of_work(restored.sessions) as session:
             assert restored.customers.get(session, WORKSPACE, customer_id).values["iban"] == IBAN
@@ -363,9 +349,9 @@ def test_revocation_reaches_the_stores_own_key(container: Container) -> None:
         assert container.customers.get(session, WORKSPACE, customer_id).values["iban"] == IBAN
 
 
-def test_an_unknown_category_is_refused_at_start(segmented: Settings) -> None:
+def test_an_unknown_category_is_refused_at_start(settings: Settings) -> None:
     with pytest.raises(ConfigurationError, match="'finance', not a data category"):
-        build(segmented.model_copy(update={"sensitive_categories": "finance,notes"}))
+        build(settings.model_copy(update={"sensitive_categories": "finance,notes"}))
 
 
 def test_an_erasure_stands_when_the_store_fails_after_it(
@@ -389,12 +375,10 @@ def test_an_erasure_stands_when_the_store_fails_after_it(
     assert _records(container, customer_id) == []
 
 
-def test_a_category_no_longer_kept_apart_goes_back_on_the_next_change(
-    container: Container, segmented: Settings
-) -> None:
+def test_a_category_no_longer_kept_apart_goes_back_on_the_next_change(container: Container, settings: Settings) -> None:
     customer_id = _add(container)
     container.close()
-    narrower = build(segmented.model_copy(update={"sensitive_categories": "financial"}))
+    narrower = build(settings.model_copy(update={"sensitive_categories": "financial"}))
     try:
         with unit_of_work(narrower.sessions) as session:
             assert narrower.customers.get(session, WORKSPACE, customer_id).values["notes"] == "Prefers email contact"
