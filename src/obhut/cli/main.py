@@ -150,7 +150,7 @@ def worker(
 
 @db.command("upgrade")
 def db_upgrade() -> None:
-    """Apply the migrations to the main database and the key store."""
+    """Apply the migrations to the main database, the key store and, where one is configured, the sensitive store."""
     migrations.upgrade(Settings())
     console.print("databases are up to date")
 
