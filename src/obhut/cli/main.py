@@ -130,7 +130,8 @@ def worker(
 ) -> None:
     """Run the scheduled work without the API: the outbox relay (NATS, webhooks, retries) in the foreground;
     beside it checkpoints, scans, consent expiry, request reminders, interrupted key rotations, blind indexes
-    an upgrade added, and the retention purge. Stops on Ctrl-C or SIGTERM; safe to kill at any time."""
+    an upgrade added, the sensitive store's sweep and the retention purge. Stops on Ctrl-C or SIGTERM; safe to
+    kill at any time."""
     with container() as built:
         background = _background(built, relay=False)
         stop = threading.Event()
