@@ -123,23 +123,20 @@ def consent_allows(session: Session, workspace_id: str, pairs: Collection[tuple[
 def build(settings: Settings) -> Container:
     engine = build_engine(settings.resolved_database_url)
     keystore_engine = build_engine(settings.resolved_keystore_url)
-    providers = build_providers(settings)
-    sensitive = None
     unknown = sorted(settings.resolved_sensitive_categories - {category.value for category in Category})
     if unknown:
         known = ", ".join(category.value for category in Category)
         raise ConfigurationError(f"OBHUT_SENSITIVE_CATEGORIES names '{unknown[0]}', not a data category ({known})")
-    if settings.sensitive_url:
-        sensitive = SensitiveStore(
-            build_engine(settings.sensitive_url), settings.resolved_sensitive_categories, providers
-        )
     vault = Vault(
-        providers,
+        build_providers(settings),
         session_factory(keystore_engine),
         KeyCache(settings.key_cache_seconds),
         settings.key_shards,
-        sensitive,
     )
+    if settings.sensitive_url:
+        vault.sensitive = SensitiveStore(
+            build_engine(settings.sensitive_url), settings.resolved_sensitive_categories, vault.provider
+        )
     sessions = session_factory(engine)
     customers = CustomerService(vault)
     return Container(

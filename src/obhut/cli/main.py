@@ -90,7 +90,7 @@ def _suggested(built: Container) -> str:
 
 def _background(built: Container, *, relay: bool = True) -> list[Background | RelayThread]:
     """The periodic work beside the API: checkpoints and scans; consent expiry, outbox pruning, request
-    reminders, interrupted key rotations, blind indexes an upgrade added, superseded sensitive records and the
+    reminders, interrupted key rotations, blind indexes an upgrade added, the sensitive store's sweep and the
     retention purge; and the outbox relay."""
     settings, threads = built.settings, list[Background | RelayThread]()
     if settings.audit_sequence_seconds > 0:

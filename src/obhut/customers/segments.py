@@ -4,7 +4,7 @@ field kept apart, the marker KEPT_APART in place of its ciphertext."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -14,7 +14,7 @@ from obhut.customers.repository import ShownCustomer, StoredCustomer
 from obhut.customers.rules import FIELDS
 from obhut.kit.errors import ConfigurationError
 from obhut.vault.keyring import IntegrityError, Keyring
-from obhut.vault.sensitive import SensitiveStore
+from obhut.vault.sensitive import Referenced, SensitiveStore
 
 KEPT_APART = b""
 """What the main row holds in place of a field kept in the sensitive store: that it has a value, as its blind
@@ -45,17 +45,23 @@ def move_apart(
     return out
 
 
+def referenced_in(sessions: Callable[[], Session], workspace_id: str) -> Referenced:
+    """How the sensitive store asks the main database which of some references a committed row holds: in a
+    session of its own (after the caller's rollback, or from the sweep)."""
+
+    def referenced(refs: Sequence[bytes]) -> set[bytes]:
+        with sessions() as fresh:
+            return repository.referenced_sensitive(fresh, workspace_id, refs)
+
+    return referenced
+
+
 def put(
     store: SensitiveStore, session: Session, keyring: Keyring, records: Sequence[tuple[str, dict[str, bytes]]]
 ) -> list[bytes]:
     """`SensitiveStore.put`, told how to ask the main database which references a committed row holds."""
-    workspace_id, engine = keyring.workspace_id, session.get_bind()
-
-    def referenced(refs: Sequence[bytes]) -> set[bytes]:
-        with Session(engine) as fresh:  # after the caller's rollback: what is committed
-            return repository.referenced_sensitive(fresh, workspace_id, refs)
-
-    return store.put(session, keyring, records, referenced)
+    engine = session.get_bind()
+    return store.put(session, keyring, records, referenced_in(lambda: Session(engine), keyring.workspace_id))
 
 
 def filled(store: SensitiveStore | None, keyring: Keyring, customers: Sequence[StoredCustomer]) -> list[StoredCustomer]:
@@ -85,12 +91,18 @@ def filled(store: SensitiveStore | None, keyring: Keyring, customers: Sequence[S
 
 
 def rewrite(
-    store: SensitiveStore | None, session: Session, keyring: Keyring, customer: StoredCustomer, changes: dict[str, Any]
+    store: SensitiveStore | None,
+    session: Session,
+    keyring: Keyring,
+    customer: StoredCustomer,
+    changes: dict[str, Any],
+    current: StoredCustomer | None = None,
 ) -> None:
     """For a change of a stored customer (`changes`: columns, None where a field goes): where it touches a field
     kept apart (or one still in the main row that should be, or one no longer kept apart), a new record of the
     customer's kept-apart fields as they will be, its reference put in `changes` with the fields taken out.
-    The old record is deleted once the change commits. The caller holds the row's lock."""
+    The old record is deleted once the change commits. The caller holds the row's lock; `current`: the customer
+    `filled`, where the caller has read it already."""
     if store is None:
         return
     apart = kept_apart(store)
@@ -99,7 +111,8 @@ def rewrite(
     unmoved = [name for name in apart if stored[name] not in (None, KEPT_APART)]
     if not (leaving or unmoved or any(name in changes for name in apart)):
         return
-    (current,) = filled(store, keyring, [customer])
+    if current is None:
+        (current,) = filled(store, keyring, [customer])
     changes.update((name, getattr(current, name)) for name in leaving if name not in changes)  # back to the row
     after = {name: changes.get(name, getattr(current, name)) for name in apart}
     records = move_apart(store, [(customer.id, after)])

@@ -115,12 +115,13 @@ class CustomerService:
         changes = self.validate(session, workspace_id, raw, partial=True)
         keyring = self._vault.open(session, workspace_id)
         customer = self._live(session, workspace_id, customer_id, lock=True)
-        merged = {**self._decrypt(keyring, customer).values, **changes}
+        (current,) = self._filled(keyring, [customer])
+        merged = {**self._decrypt(keyring, current).values, **changes}
         if not any(merged.get(name) for name in rules.IDENTIFYING):
             raise invalid("family_name", rules.IDENTIFYING_MESSAGE, "required")
         self._ensure_unique_ref(session, keyring, changes.get("external_ref"), customer_id)
         changed = self.columns(keyring, keyring.subject(customer_id), changes)
-        segments.rewrite(self._vault.sensitive, session, keyring, customer, changed)
+        segments.rewrite(self._vault.sensitive, session, keyring, customer, changed, current)
         for name, value in changed.items():
             setattr(customer, name, value)
         customer.updated_at = now()
@@ -129,7 +130,7 @@ class CustomerService:
         outbox.emit(
             session, workspace_id, "customer.rectified", customer_id=customer_id, data={"fields": sorted(changes)}
         )
-        return self._decrypt(keyring, customer)
+        return self._decrypt(keyring, self._filled(keyring, [customer])[0])
 
     def _ensure_unique_ref(self, session: Session, keyring: Keyring, ref: str | None, own_id: str | None) -> None:
         if not ref:
@@ -218,6 +219,8 @@ class CustomerService:
     def _filled(
         self, keyring: Keyring, customers: Sequence[repository.StoredCustomer]
     ) -> list[repository.StoredCustomer]:
+        """Where customers are read: their kept-apart fields in place, so that `_decrypt` and `_decrypt_for`
+        (which take them filled) see every field."""
         return segments.filled(self._vault.sensitive, keyring, customers)
 
     def _filled_found(
@@ -229,7 +232,6 @@ class CustomerService:
     def _decrypt(
         self, keyring: Keyring, customer: repository.StoredCustomer, cipher: SubjectCipher | None = None
     ) -> CustomerRecord:
-        (customer,) = self._filled(keyring, [customer])
         cipher = cipher or keyring.subject(customer.id)
         values = dict.fromkeys(FIELDS) | columns.opened(cipher, customer, FIELDS)
         return CustomerRecord(customer.id, values, customer.created_at, customer.updated_at)
@@ -239,7 +241,6 @@ class CustomerService:
     ) -> CustomerView:
         """Decrypts only what the plan reveals or masks; a withheld field is never decrypted."""
         disclosure = plan.disclosure(FIELD_NAMES)
-        (customer,) = self._filled(keyring, [customer])
         values = dict.fromkeys(FIELDS) | columns.opened(
             cipher, customer, [n for n, how in disclosure.items() if how != "withheld"]
         )
@@ -261,7 +262,8 @@ class CustomerService:
         customer, data_key = found
         if customer.erased_at is not None:
             raise SubjectShreddedError(customer_id, customer.erased_at)
-        return keyring, customer, keyring.ciphers_for([customer_id], [data_key] if data_key else [])[customer_id]
+        (filled,) = self._filled(keyring, [customer])
+        return keyring, filled, keyring.ciphers_for([customer_id], [data_key] if data_key else [])[customer_id]
 
     def get(
         self, session: Session, workspace_id: str, customer_id: str, keyring: Keyring | None = None

@@ -8,7 +8,7 @@ import hashlib
 import io
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -327,17 +327,9 @@ class Reindexer:
 
 
 def sweep_sensitive(vault: Vault, factory: sessionmaker[Session]) -> int:
-    """The background job: delete the sensitive store's records that no customer points to any more (superseded
-    by a change, or left by a process that stopped), once they are old enough that no backup still needs them."""
+    """The background job: delete the sensitive store's records that no customer points to (left by a backup's
+    hold on deletions, or by a process that stopped between a commit and its clean-up)."""
     store = vault.sensitive
     if store is None:
         return 0
-    swept = 0
-    for workspace_id in store.workspaces():
-
-        def referenced(refs: Sequence[bytes], workspace_id: str = workspace_id) -> set[bytes]:
-            with factory() as session:
-                return repository.referenced_sensitive(session, workspace_id, refs)
-
-        swept += store.sweep(workspace_id, referenced)
-    return swept
+    return sum(store.sweep(w, segments.referenced_in(factory, w)) for w in store.workspaces())

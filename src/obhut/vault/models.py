@@ -102,7 +102,7 @@ class SensitiveKey(SensitiveBase):
 
 class SensitiveRecord(SensitiveBase):
     """One customer's sensitive fields as written once: their field ciphertexts, sealed again under the store's
-    key. The main database points to it by `ref`; a change writes a new record and the old one is swept."""
+    key. The main database points to it by `ref`; a change writes a new record and deletes the old one."""
 
     __tablename__ = "sensitive_records"
     __table_args__ = (Index(None, "workspace_id", "subject_id"), Index(None, "workspace_id", "created_at"))

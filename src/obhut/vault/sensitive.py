@@ -34,7 +34,6 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from obhut.kit import bulk
 from obhut.kit.clock import now
 from obhut.kit.db import after_commit, after_rollback, build_engine, session_factory, unit_of_work
-from obhut.kit.errors import ConfigurationError
 from obhut.vault import rules
 from obhut.vault.cipher import DecryptionError, Sealer, new_key
 from obhut.vault.keyring import IntegrityError
@@ -82,21 +81,17 @@ def _decode(plain: bytes) -> Fields:
 
 
 class SensitiveStore:
-    def __init__(self, engine: Engine, categories: frozenset[str], providers: Mapping[str, KeyProvider]) -> None:
+    def __init__(self, engine: Engine, categories: frozenset[str], provider: Callable[[str], KeyProvider]) -> None:
+        """`provider`: the configured key provider of a name (`Vault.provider`)."""
         self.categories = categories
         self._engine = engine
         self._sessions = session_factory(engine)
-        self._providers = providers
+        self._provider = provider
         self._sealers: dict[str, Sealer] = {}
         self._lock = threading.Lock()
 
     def close(self) -> None:
         self._engine.dispose()
-
-    def _provider(self, name: str) -> KeyProvider:
-        if name not in self._providers:
-            raise ConfigurationError(f"key provider '{name}' of the sensitive store is not configured here")
-        return self._providers[name]
 
     def _sealer(self, keyring: Keyring) -> Sealer:
         """The workspace's key of this store, created at its first use with the workspace's active provider."""

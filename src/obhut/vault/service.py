@@ -66,13 +66,13 @@ class Vault:
         keystore: sessionmaker[Session],
         cache: KeyCache,
         shards: int,
-        sensitive: SensitiveStore | None = None,
     ) -> None:
         self._providers = providers
         self._keystore = keystore
         self._cache = cache
         self.shards = shards
-        self.sensitive = sensitive  # where the workspace keeps sensitive categories apart; None: in the main database
+        # where workspaces keep sensitive categories apart (set by the composition root); None: in the main database
+        self.sensitive: SensitiveStore | None = None
 
     def provider(self, name: str) -> KeyProvider:
         provider = self._providers.get(name)
