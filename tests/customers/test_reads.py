@@ -68,7 +68,7 @@ def test_a_wrong_guess_reads_again_and_finds_the_customer(container: Container, 
     index value: the keyring opened from the versions read beside it does not confirm it, and the lookup reads
     again with the right one."""
     assert _lookup(container, "reads@example.com") == [customer_id]
-    container.vault._cache.put(WORKSPACE, 99, {INDEX_SECRET: b"\x07" * 32})
+    container.vault._cache.add(WORKSPACE, 99, {INDEX_SECRET: b"\x07" * 32})
     with statements(container) as sent:
         assert _lookup(container, "reads@example.com") == [customer_id]
     assert len(sent) == 2

@@ -258,3 +258,57 @@ class TestSweep:
         with container.vault._keystore() as keystore:
             after = len(list(keystore.scalars(select(WrappedSecret.generation).where(WrappedSecret.kind == "shard"))))
         assert (before, after) == (9, 8)
+
+
+class TestShardKeysOnDemand:
+    """A version may have 65,536 shard keys: a process unwraps those its work needs, in one call per batch."""
+
+    def _unwraps(self, container: Container, monkeypatch: pytest.MonkeyPatch) -> list[set[bytes]]:
+        provider = container.vault.provider(container.settings.key_provider)
+        calls: list[set[bytes]] = []
+        unwrap = provider.unwrap
+        monkeypatch.setattr(
+            provider, "unwrap", lambda ref, items: calls.append({i.aad for i in items}) or unwrap(ref, items)
+        )
+        container.vault._cache.drop(WORKSPACE)  # a process that has held none of them yet
+        return calls
+
+    def _shard_aads(self, container: Container, ids: list[str]) -> set[bytes]:
+        shards = container.settings.key_shards
+        return {rules.secret_aad(WORKSPACE, 1, rules.SecretKind.SHARD, rules.shard_of(i, shards), 0) for i in ids}
+
+    def test_a_read_unwraps_its_own_shard_key_alone(
+        self, container: Container, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        ids = _create(container, 20)
+        calls = self._unwraps(container, monkeypatch)
+        first, other = (
+            ids[0],
+            next(i for i in ids if not self._shard_aads(container, [i]) & self._shard_aads(container, ids[:1])),
+        )
+        assert _read(container, first)["email"] == "kunde0@example.com"
+        assert calls == [self._shard_aads(container, [first])]
+        assert _read(container, first)["email"] == "kunde0@example.com"
+        assert _read(container, other)["email"] == f"kunde{ids.index(other)}@example.com"
+        assert calls == [self._shard_aads(container, [first]), self._shard_aads(container, [other])]
+
+    def test_a_page_of_customers_unwraps_their_shard_keys_in_one_call(
+        self, container: Container, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        ids = _create(container, 20)
+        calls = self._unwraps(container, monkeypatch)
+        with unit_of_work(container.sessions) as session:
+            keyring = container.vault.open(session, WORKSPACE)
+            assert sorted(keyring.subjects(ids)) == sorted(ids)
+        assert calls == [self._shard_aads(container, ids)]
+
+    def test_a_move_replaces_a_shard_key_left_by_an_attempt_that_never_committed(self, container: Container) -> None:
+        victim, neighbour = _create(container, 2, given_name="Jana")
+        with container.sessions() as session:  # stopped before its commit
+            container.vault.shred(session, WORKSPACE, victim)  # has written the next generation to the key store
+            session.rollback()
+        with unit_of_work(container.sessions) as session:
+            container.vault.shred(session, WORKSPACE, victim)
+        with pytest.raises(SubjectShreddedError):
+            _read(container, victim)
+        assert _read(container, neighbour)["given_name"] == "Jana"

@@ -34,7 +34,7 @@ class CustomerHandler:
         }
 
     def erase_all(self, batch: Batch) -> None:
-        self._customers.shred_many(batch.session, batch.workspace_id, batch.customer_ids)
+        self._customers.shred_many(batch.session, batch.workspace_id, batch.customer_ids, rows_go=batch.rows_go)
 
     def erase(self, subject: Subject, retained: Retained) -> Outcome:
         session, workspace_id, customer_id = subject.session, subject.workspace_id, subject.customer_id

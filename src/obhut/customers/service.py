@@ -3,7 +3,7 @@ Never commits: the caller's unit of work does."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -147,13 +147,17 @@ class CustomerService:
         self._existing(session, workspace_id, customer_id)
         return self.shred_many(session, workspace_id, [customer_id])[customer_id]
 
-    def shred_many(self, session: Session, workspace_id: str, customer_ids: Sequence[str]) -> dict[str, datetime]:
+    def shred_many(
+        self, session: Session, workspace_id: str, customer_ids: Sequence[str], rows_go: Collection[str] = ()
+    ) -> dict[str, datetime]:
         """`shred` for many customers: one shard move per shard, one statement per table. When each was
-        shredded (a customer shredded before keeps their time)."""
-        tombstones = self._vault.shred_many(session, workspace_id, customer_ids)
+        shredded (a customer shredded before keeps their time). `rows_go`: rows the caller deletes next, left
+        as they are here (their ciphertext is dead once the key is)."""
+        tombstones, going = self._vault.shred_many(session, workspace_id, customer_ids), set(rows_go)
         by_time: dict[datetime, list[str]] = {}
         for tombstone in tombstones:
-            by_time.setdefault(tombstone.shredded_at, []).append(tombstone.subject_id)
+            if tombstone.subject_id not in going:
+                by_time.setdefault(tombstone.shredded_at, []).append(tombstone.subject_id)
         for at, ids in by_time.items():
             for chunk in bulk.chunks(ids):
                 session.execute(

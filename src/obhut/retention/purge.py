@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, or_, select
+from sqlalchemy import ColumnElement, false, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from obhut.audit import rules as audit_rules
@@ -71,24 +71,22 @@ def survey(
     session: Session, workspace_id: str, policies: list[Policy], holds: list[Hold], after: str, limit: int
 ) -> tuple[list[Due], str, int]:
     """The due customers among the next `limit` after `after` (by id); the last id examined; how many. The
-    database says which of them may be due (a period of theirs has ended); only those are looked at here."""
+    database says which of them may be due (a period of theirs has ended): only those rows are read."""
     at = now()
-    window = session.execute(
-        select(Customer.id, _may_be_due(policies, at))
-        .where(Customer.workspace_id == workspace_id, Customer.id > after, Customer.erased_at.is_(None))
-        .order_by(Customer.id)
-        .limit(limit)
-    ).all()
-    candidates = [customer_id for customer_id, maybe in window if maybe]
-    found = []
-    for chunk in bulk.chunks(candidates):
-        rows = session.execute(
-            select(*_SURVEYED)
-            .where(Customer.workspace_id == workspace_id, Customer.id.in_(chunk), Customer.erased_at.is_(None))
-            .order_by(Customer.id)
-        )
-        found += [due for row in rows if (due := _due(row, policies, holds, at)) is not None]
-    return found, window[-1][0] if window else after, len(window)
+    live = (Customer.workspace_id == workspace_id, Customer.id > after, Customer.erased_at.is_(None))
+    # the window's last id, and so how many it holds, from the primary key's index: no row of it is fetched here
+    last = session.scalar(select(Customer.id).where(*live).order_by(Customer.id).offset(limit - 1).limit(1))
+    if last is None:  # the last window: what remains
+        last, examined = session.execute(select(func.max(Customer.id), func.count()).where(*live)).one()
+        if last is None:
+            return [], after, 0
+    else:
+        examined = limit
+    rows = session.execute(
+        select(*_SURVEYED).where(*live, Customer.id <= last, _may_be_due(policies, at)).order_by(Customer.id)
+    )
+    found = [due for row in rows if (due := _due(row, policies, holds, at)) is not None]
+    return found, str(last), int(examined)
 
 
 def _due(row: Sequence[Any], policies: list[Policy], holds: list[Hold], at: datetime) -> Due | None:
@@ -226,8 +224,8 @@ class Purge:
         for chunk in bulk.chunks(acted):  # their keys in a few queries, not one per log entry
             keyring.subjects(chunk)
         audit.record_many(session, keyring, workspace_id, SYSTEM, events)  # before the keys go: sealed with them
-        erasure.erase_all(session, keyring, self._registry, self._ledger, [d.customer_id for d in whole])
         deleted = [d.customer_id for d in whole if d.action is Action.DELETE]
+        erasure.erase_all(session, keyring, self._registry, self._ledger, [d.customer_id for d in whole], deleted)
         self._customers.remove_rows(session, workspace_id, deleted)
         restrictions.forget(session, workspace_id, deleted)
         run.erased += len(whole)

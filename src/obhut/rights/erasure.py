@@ -5,7 +5,7 @@ signed certificate of what was erased, when, and what was kept and why."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -96,14 +96,19 @@ def erase(
 
 
 def erase_all(
-    session: Session, keyring: Keyring, registry: Registry, ledger: ErasureLedger, customer_ids: Sequence[str]
+    session: Session,
+    keyring: Keyring,
+    registry: Registry,
+    ledger: ErasureLedger,
+    customer_ids: Sequence[str],
+    rows_go: Collection[str] = (),
 ) -> None:
     """Erases many customers whom nothing keeps (a retention purge: every period ended, no hold), through
     every handler in a few statements each; the ledger gets them in one append. No certificates: the
-    purge's deletion proof covers them."""
+    purge's deletion proof covers them. `rows_go`: those whose rows the caller deletes next."""
     if not customer_ids:
         return
-    batch = Batch(session, keyring, keyring.workspace_id, customer_ids)
+    batch = Batch(session, keyring, keyring.workspace_id, customer_ids, frozenset(rows_go))
     for handler in registry:
         handler.erase_all(batch)
     at = now()

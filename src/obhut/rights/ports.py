@@ -36,6 +36,7 @@ class Batch:
     keyring: Keyring
     workspace_id: str
     customer_ids: Sequence[str]
+    rows_go: frozenset[str] = frozenset()  # whose rows the purge deletes next: a handler need not clear them first
 
     def __repr__(self) -> str:
         return f"Batch({self.workspace_id!r}, {len(self.customer_ids)} customers)"

@@ -16,7 +16,8 @@ class _Entry:
 
 class KeyCache:
     """Unwrapped shard and index keys of one workspace key version, kept briefly in this process so that
-    bulk work costs one provider call per version instead of one per record. Revocation drops them."""
+    bulk work costs one provider call per batch instead of one per record. Each is read when first needed (a
+    version may have tens of thousands of shards). Revocation drops them."""
 
     def __init__(self, ttl_seconds: float) -> None:
         self._ttl = ttl_seconds
@@ -30,10 +31,22 @@ class KeyCache:
             return None
         return entry.secrets
 
-    def put(self, workspace_id: str, version: int, secrets: dict[SecretId, bytes]) -> None:
+    def add(self, workspace_id: str, version: int, secrets: Mapping[SecretId, bytes]) -> dict[SecretId, bytes]:
+        """Holds `secrets` beside those of the version already held (an entry expired starts afresh); an older
+        generation of a slot they bring is let go (it was moved). Answers what the version now holds."""
         with self._lock:
-            self._entries[(workspace_id, version)] = _Entry(time.monotonic() + self._ttl, secrets)
+            entry = self._entries.get((workspace_id, version))
+            if entry is None or entry.expires_at < time.monotonic():
+                entry = _Entry(time.monotonic() + self._ttl)
+            newest: dict[tuple[str, int], int] = {}
+            for kind, slot, generation in secrets:
+                newest[(kind, slot)] = max(generation, newest.get((kind, slot), generation))
+            held = dict(entry.secrets)  # a copy: a request may add a derived key to it meanwhile
+            kept = {i: key for i, key in held.items() if i[2] >= newest.get((i[0], i[1]), i[2])}
+            kept.update(secrets)
+            self._entries[(workspace_id, version)] = _Entry(entry.expires_at, kept)
             self._newest[workspace_id] = max(version, self._newest.get(workspace_id, version))
+            return kept
 
     def newest(self, workspace_id: str) -> dict[SecretId, bytes] | None:
         """The secrets of the newest version of the workspace held here (if not expired)."""

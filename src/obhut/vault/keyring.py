@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -96,8 +96,12 @@ class Keyring:
         self._indexers: dict[str, BlindIndexer] = {}
         self._ciphers: dict[str, SubjectCipher] = {}  # opened this request: the access log seals with them too
 
-    def _secret(self, version: int, secret_id: tuple[str, int, int]) -> bytes | None:
-        return self._vault.unwrapped_secrets(self.versions[version], secret_id).get(secret_id)
+    def _shard_keys(self, version: int, shards: Collection[tuple[int, int]]) -> dict[tuple[int, int], Sealer]:
+        """Sealers of shard keys by (shard, generation), in one provider call for those not held yet; one the key
+        store no longer has is left out (its shard was moved: the generation is destroyed)."""
+        kind = SecretKind.SHARD.value
+        held = self._vault.unwrapped_secrets(self.versions[version], {(kind, s, g) for s, g in shards})
+        return {(s, g): Sealer(secret) for s, g in shards if (secret := held.get((kind, s, g))) is not None}
 
     def blind_index(self, index_name: str, normalised: str) -> bytes:
         indexer = self._indexers.get(index_name)
@@ -141,16 +145,14 @@ class Keyring:
         created: datetime = now()
         rows: list[dict[str, Any]] = []
         ciphers: dict[str, SubjectCipher] = {}
-        shard_keys: dict[int, Sealer] = {}
+        shard_keys = self._shard_keys(version, generations.items())
+        lost = next((shard for shard in generations.items() if shard not in shard_keys), None)
+        if lost is not None:
+            raise IntegrityError(f"shard key {lost[0]} of {self.active.key_ref} is missing")
         for subject_id in subject_ids:
             shard = placed[subject_id]
             generation = generations[shard]
-            shard_key = shard_keys.get(shard)
-            if shard_key is None:
-                secret = self._secret(version, (SecretKind.SHARD.value, shard, generation))
-                if secret is None:
-                    raise IntegrityError(f"shard key {shard} of {self.active.key_ref} is missing")
-                shard_key = shard_keys[shard] = Sealer(secret)
+            shard_key = shard_keys[(shard, generation)]
             data_key = new_key()
             aad = rules.data_key_aad(self.workspace_id, subject_id, version, shard, generation)
             rows.append(
@@ -178,18 +180,22 @@ class Keyring:
     def ciphers_for(self, subject_ids: Sequence[str], data_keys: Sequence[WrappedDataKey]) -> dict[str, SubjectCipher]:
         """Like `subjects`, with the data key rows already loaded (e.g. joined to the customer's row)."""
         found = {dk.subject_id: dk for dk in data_keys}
+        wanted: dict[int, set[tuple[int, int]]] = {}  # by version: the shard generations needed
+        for row in data_keys:
+            wanted.setdefault(row.key_version, set()).add((row.shard, row.generation))
+        shard_keys = {version: self._shard_keys(version, shards) for version, shards in wanted.items()}
         ciphers = {}
         for subject_id in subject_ids:
             dk = found.get(subject_id)
             if dk is None:
                 tombstone = repository.shredded(self._session, self.workspace_id, subject_id)
                 raise SubjectShreddedError(subject_id, tombstone.shredded_at if tombstone else None)
-            secret = self._secret(dk.key_version, (SecretKind.SHARD.value, dk.shard, dk.generation))
-            if secret is None:  # the shard generation was destroyed: a stale copy of a shredded customer
+            opener = shard_keys[dk.key_version].get((dk.shard, dk.generation))
+            if opener is None:  # the shard generation was destroyed: a stale copy of a shredded customer
                 raise SubjectShreddedError(subject_id, None)
             aad = rules.data_key_aad(self.workspace_id, subject_id, dk.key_version, dk.shard, dk.generation)
             try:
-                data_key = Sealer(secret).open(dk.wrapped, aad)
+                data_key = opener.open(dk.wrapped, aad)
             except DecryptionError as error:
                 raise IntegrityError(f"the data key of customer {subject_id} does not authenticate") from error
             ciphers[subject_id] = SubjectCipher(self.workspace_id, subject_id, data_key, dk.data_key_version)

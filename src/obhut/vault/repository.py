@@ -4,16 +4,18 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Label, Table, bindparam, delete, func, select, text, update
+from sqlalchemy import Label, Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from obhut.kit import bulk, stream
 from obhut.vault.models import DataKey, KeyVersion, ShardGeneration, ShreddedSubject, WrappedSecret
 from obhut.vault.rules import RootKey, Tombstone, VersionState, WrappedDataKey
 
+SecretKey = tuple[str, int, int]  # kind, slot, generation
 _DATA_KEYS: Table = DataKey.__table__  # type: ignore[assignment]
 _VERSIONS: Table = KeyVersion.__table__  # type: ignore[assignment]
 _SECRETS: Table = WrappedSecret.__table__  # type: ignore[assignment]
+_SHARDS: Table = ShardGeneration.__table__  # type: ignore[assignment]
 _TOMBSTONES: Table = ShreddedSubject.__table__  # type: ignore[assignment]
 
 # The hot reads take plain rows, not ORM objects: loading an ORM object costs more than the query on SQLite.
@@ -56,11 +58,18 @@ def workspaces_rotating(session: Session) -> list[str]:
 
 
 def shard_count(session: Session, workspace_id: str, version: int) -> int:
-    """How many shards the version has (fixed when it was created)."""
-    query = select(func.count()).where(
+    """How many shards the version has (fixed when it was created; numbered from 0): the primary key's last."""
+    query = select(func.max(ShardGeneration.shard)).where(
         ShardGeneration.workspace_id == workspace_id, ShardGeneration.key_version == version
     )
-    return int(session.scalar(query) or 0)
+    last = session.scalar(query)
+    return 0 if last is None else int(last) + 1
+
+
+def add_shards(session: Session, workspace_id: str, version: int, count: int) -> None:
+    """The shards of a new version, each at generation 0 (one bulk insert: there may be 65,536)."""
+    rows = [{"workspace_id": workspace_id, "key_version": version, "shard": s, "generation": 0} for s in range(count)]
+    session.execute(insert(ShardGeneration), rows)
 
 
 def shard_generations(
@@ -172,11 +181,7 @@ def shard_members(session: Session, workspace_id: str, version: int, shards: Seq
 
 def set_shard_generations(session: Session, workspace_id: str, version: int, generations: dict[int, int]) -> None:
     """Bulk update by primary key (ORM objects of these rows are not loaded anywhere: reads take columns)."""
-    rows = [
-        {"workspace_id": workspace_id, "key_version": version, "shard": s, "generation": g}
-        for s, g in generations.items()
-    ]
-    session.execute(update(ShardGeneration), rows)
+    _by_slot(session, _SET_GENERATIONS, {"ws": workspace_id, "v": version}, generations)
 
 
 def data_key_subjects(session: Session, workspace_id: str, subject_ids: Sequence[str]) -> set[str]:
@@ -213,26 +218,112 @@ def shredded_many(session: Session, workspace_id: str, subject_ids: Sequence[str
     return found
 
 
-def secrets_of_version(keystore: Session, workspace_id: str, version: int) -> list[WrappedSecret]:
-    query = select(WrappedSecret).where(
-        WrappedSecret.workspace_id == workspace_id, WrappedSecret.key_version == version
+def secrets(
+    keystore: Session, workspace_id: str, version: int, wanted: Collection[SecretKey]
+) -> list[tuple[SecretKey, bytes]]:
+    """((kind, slot, generation), wrapped) of the `wanted` secrets the key store holds; read by slot, a prefix
+    of the primary key."""
+    table, found = _SECRETS.c, []
+    slots: dict[str, list[int]] = {}
+    for kind, slot, _ in wanted:
+        slots.setdefault(kind, []).append(slot)
+    for kind, of_kind in slots.items():
+        for chunk in bulk.chunks(sorted(set(of_kind))):
+            query = select(table.slot, table.generation, table.wrapped).where(
+                table.workspace_id == workspace_id, table.key_version == version, table.kind == kind,
+                table.slot.in_(chunk),
+            )  # fmt: skip
+            for slot, generation, wrapped in keystore.connection().execute(query):
+                if (kind, slot, generation) in wanted:
+                    found.append(((kind, slot, generation), wrapped))
+    return found
+
+
+def put_secrets(
+    keystore: Session,
+    workspace_id: str,
+    version: int,
+    created: datetime,
+    secrets: Sequence[tuple[SecretKey, bytes]],
+    *,
+    replace: bool = False,
+) -> None:
+    """Stores wrapped secrets ((kind, slot, generation), wrapped) in bulk. `replace`: first deletes any of the
+    same ids, left by an attempt whose main transaction never committed."""
+    if replace:
+        by_kind: dict[str, dict[int, int]] = {}
+        for (kind, slot, generation), _ in secrets:
+            by_kind.setdefault(kind, {})[slot] = generation
+        for kind, generations in by_kind.items():
+            _by_slot(keystore, _DROP_SECRETS, {"ws": workspace_id, "v": version, "kind": kind}, generations)
+    rows = [
+        {"workspace_id": workspace_id, "key_version": version, "kind": kind, "slot": slot, "generation": generation,
+         "wrapped": wrapped, "created_at": created}
+        for (kind, slot, generation), wrapped in secrets
+    ]  # fmt: skip
+    bulk.insert_rows(keystore, _SECRETS, rows)
+
+
+def _by_slot(session: Session, statements: tuple[str, str], fixed: dict[str, Any], pairs: Mapping[int, int]) -> None:
+    """Runs a statement once per (slot, generation) pair: on SQLite row by row (in process, no round trips), on
+    PostgreSQL as one statement over the pairs, sent as comma-separated text the server splits (a round trip per
+    pair, or psycopg dumping arrays element by element, cost more than the work)."""
+    if not pairs:
+        return
+    connection = session.connection()
+    lite, pg = statements
+    if connection.dialect.name == "postgresql":
+        slots, generations = ",".join(map(str, pairs)), ",".join(map(str, pairs.values()))
+        connection.execute(text(pg), {**fixed, "slots": slots, "gens": generations})
+    else:
+        connection.execute(text(lite), [{**fixed, "s": slot, "g": generation} for slot, generation in pairs.items()])
+
+
+# (lite, PostgreSQL) per (slot, generation) pair; PostgreSQL takes the pairs as text, split into the table u
+_DROP_SECRETS = (  # one generation of a slot
+    (
+        "DELETE FROM keystore_secrets WHERE workspace_id = :ws AND key_version = :v AND kind = :kind AND slot = :s "
+        "AND generation = :g"
+    ),
+    (
+        "DELETE FROM keystore_secrets AS k USING unnest(CAST(string_to_array(:slots, ',') AS integer[]), "
+        "CAST(string_to_array(:gens, ',') AS integer[])) AS u(slot, g) WHERE k.workspace_id = :ws "
+        "AND k.key_version = :v AND k.kind = :kind AND k.slot = u.slot AND k.generation = u.g"
+    ),
+)
+_DROP_BELOW = (  # the generations of a slot older than a given one
+    (
+        "DELETE FROM keystore_secrets WHERE workspace_id = :ws AND key_version = :v AND kind = :kind AND slot = :s "
+        "AND generation < :g"
+    ),
+    (
+        "DELETE FROM keystore_secrets AS k USING unnest(CAST(string_to_array(:slots, ',') AS integer[]), "
+        "CAST(string_to_array(:gens, ',') AS integer[])) AS u(slot, g) WHERE k.workspace_id = :ws "
+        "AND k.key_version = :v AND k.kind = :kind AND k.slot = u.slot AND k.generation < u.g"
+    ),
+)
+_SET_GENERATIONS = (
+    "UPDATE vault_shards SET generation = :g WHERE workspace_id = :ws AND key_version = :v AND shard = :s",
+    (
+        "UPDATE vault_shards AS t SET generation = u.g FROM unnest(CAST(string_to_array(:slots, ',') AS integer[]), "
+        "CAST(string_to_array(:gens, ',') AS integer[])) AS u(slot, g) WHERE t.workspace_id = :ws "
+        "AND t.key_version = :v AND t.shard = u.slot"
+    ),
+)
+
+
+def secret_generations(keystore: Session, workspace_id: str, version: int, kind: str) -> list[tuple[int, int]]:
+    """(slot, generation) of every secret of `kind` the key store holds for the version."""
+    table = _SECRETS.c
+    query = select(table.slot, table.generation).where(
+        table.workspace_id == workspace_id, table.key_version == version, table.kind == kind
     )
-    return list(keystore.scalars(query))
+    return [(int(slot), int(generation)) for slot, generation in keystore.connection().execute(query)]
 
 
 def delete_secrets(keystore: Session, workspace_id: str, version: int, kind: str, below: Mapping[int, int]) -> None:
     """Destroys the secrets of `kind` in each slot of `below` older than the generation it gives."""
-    if not below:
-        return
-    table = _SECRETS.c
-    statement = delete(_SECRETS).where(
-        table.workspace_id == workspace_id,
-        table.key_version == version,
-        table.kind == kind,
-        table.slot == bindparam("s"),
-        table.generation < bindparam("g"),
-    )
-    keystore.connection().execute(statement, [{"s": slot, "g": generation} for slot, generation in below.items()])
+    _by_slot(keystore, _DROP_BELOW, {"ws": workspace_id, "v": version, "kind": kind}, below)
 
 
 def add_all(session: Session, rows: Iterable[object]) -> None:

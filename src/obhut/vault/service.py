@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,7 +16,7 @@ from obhut.vault import repository, rules
 from obhut.vault.cache import KeyCache, SecretId
 from obhut.vault.cipher import Sealer, blind_index, derive_key, new_key
 from obhut.vault.keyring import IndexGuess, Keyring
-from obhut.vault.models import DataKey, KeyVersion, ShardGeneration, WrappedSecret
+from obhut.vault.models import DataKey, KeyVersion
 from obhut.vault.ports import KeyProvider, WrapItem
 from obhut.vault.rules import RootKey, SecretKind, Tombstone, VersionState
 from obhut.vault.sensitive import SensitiveStore
@@ -94,24 +94,26 @@ class Vault:
             found = opened[workspace_id] = Keyring(self, session, workspace_id, versions)
         return found
 
-    def unwrapped_secrets(self, version: RootKey, require: SecretId | None = None) -> dict[SecretId, bytes]:
-        secrets = self._cache.get(version.workspace_id, version.version)
-        if secrets is None or (require is not None and require not in secrets):
-            with self._keystore() as keystore:
-                stored = repository.secrets_of_version(keystore, version.workspace_id, version.version)
-            items = [
-                WrapItem(
-                    s.wrapped, rules.secret_aad(s.workspace_id, s.key_version, SecretKind(s.kind), s.slot, s.generation)
-                )
-                for s in stored
-            ]
-            plain = self.provider(version.provider).unwrap(version.key_ref, items) if items else []
-            secrets = {(s.kind, s.slot, s.generation): p for s, p in zip(stored, plain, strict=True)}
-            self._cache.put(version.workspace_id, version.version, secrets)
-        return secrets
+    def unwrapped_secrets(self, version: RootKey, wanted: Iterable[SecretId]) -> dict[SecretId, bytes]:
+        """The version's secrets this process holds, `wanted` among them where the key store has them: those
+        not held yet are read and unwrapped in one provider call (a version may have 65,536 shard keys, and a
+        request needs a few)."""
+        held = self._cache.get(version.workspace_id, version.version) or {}
+        missing = {secret_id for secret_id in wanted if secret_id not in held}
+        if not missing:
+            return held
+        with self._keystore() as keystore:
+            stored = repository.secrets(keystore, version.workspace_id, version.version, missing)
+        items = [
+            WrapItem(wrapped, rules.secret_aad(version.workspace_id, version.version, SecretKind(kind), slot, gen))
+            for (kind, slot, gen), wrapped in stored
+        ]
+        plain = self.provider(version.provider).unwrap(version.key_ref, items) if items else []
+        found = {secret_id: key for (secret_id, _), key in zip(stored, plain, strict=True)}
+        return self._cache.add(version.workspace_id, version.version, found)
 
     def index_key(self, version: RootKey, index_name: str) -> bytes:
-        return _index_key(self.unwrapped_secrets(version), index_name)
+        return _index_key(self.unwrapped_secrets(version, [INDEX_SECRET]), index_name)
 
     def guess_blind_index(self, workspace_id: str, index_name: str, normalised: str) -> IndexGuess | None:
         """The blind index of a value from the keys this process already holds, before the workspace's versions
@@ -157,18 +159,10 @@ class Vault:
         wrapped = provider.wrap(ref, items)
         created = now()
         with unit_of_work(self._keystore) as keystore:
-            keystore.add_all(
-                WrappedSecret(
-                    workspace_id=workspace_id,
-                    key_version=version,
-                    kind=kind.value,
-                    slot=slot,
-                    generation=0,
-                    wrapped=w,
-                    created_at=created,
-                )
-                for (kind, slot, _), w in zip(plain, wrapped, strict=True)
-            )
+            repository.put_secrets(
+                keystore, workspace_id, version, created,
+                [((kind.value, slot, 0), w) for (kind, slot, _), w in zip(plain, wrapped, strict=True)],
+            )  # fmt: skip
         row = KeyVersion(
             workspace_id=workspace_id,
             version=version,
@@ -181,32 +175,34 @@ class Vault:
             revoked_at=None,
         )
         session.add(row)
-        session.add_all(
-            ShardGeneration(workspace_id=workspace_id, key_version=version, shard=s, generation=0)
-            for s in range(self.shards)
-        )
         session.flush()
+        repository.add_shards(session, workspace_id, version, self.shards)
         return row
 
     def rewrap(self, keyring: Keyring, rows: Sequence[DataKey], target: RootKey, session: Session) -> int:
         """Move data keys to the target version's shard keys (a rotation step). The data keys themselves,
         and so every encrypted field, stay as they are."""
-        generations = repository.shard_generations(session, keyring.workspace_id, target.version, lock="wrap")
-        new_secrets = self.unwrapped_secrets(target)
+        count = repository.shard_count(session, keyring.workspace_id, target.version)
+        placed = [rules.shard_of(dk.subject_id, count) for dk in rows]
+        generations = repository.shard_generations(
+            session, keyring.workspace_id, target.version, set(placed), lock="wrap"
+        )
         shard = SecretKind.SHARD.value
-        openers: dict[tuple[int, int, int], Sealer] = {}
+        new_secrets = self.unwrapped_secrets(target, {(shard, s, g) for s, g in generations.items()})
         sealers = {s: Sealer(new_secrets[(shard, s, g)]) for s, g in generations.items()}
-        updates = []
+        old_ids: dict[int, set[SecretId]] = {}
         for dk in rows:
+            old_ids.setdefault(dk.key_version, set()).add((shard, dk.shard, dk.generation))
+        old_secrets = {v: self.unwrapped_secrets(keyring.versions[v], ids) for v, ids in old_ids.items()}
+        openers: dict[tuple[int, int, int], Sealer] = {}
+        updates = []
+        for dk, new_shard in zip(rows, placed, strict=True):
             old_id = (dk.key_version, dk.shard, dk.generation)
             opener = openers.get(old_id)
             if opener is None:
-                secret_id = (shard, dk.shard, dk.generation)
-                old = self.unwrapped_secrets(keyring.versions[dk.key_version], secret_id)
-                opener = openers[old_id] = Sealer(old[secret_id])
+                opener = openers[old_id] = Sealer(old_secrets[dk.key_version][(shard, dk.shard, dk.generation)])
             old_aad = rules.data_key_aad(dk.workspace_id, dk.subject_id, *old_id)
             data_key = opener.open(dk.wrapped, old_aad)
-            new_shard = rules.shard_of(dk.subject_id, len(generations))
             generation = generations[new_shard]
             aad = rules.data_key_aad(dk.workspace_id, dk.subject_id, target.version, new_shard, generation)
             updates.append(
@@ -312,18 +308,18 @@ class Vault:
         generations = repository.shard_generations(session, workspace_id, version.version, touched, lock="move")
         moved = {shard: generation + 1 for shard, generation in generations.items()}
         old_ids = {shard: (shard_kind.value, shard, generation - 1) for shard, generation in moved.items()}
-        secrets = self.unwrapped_secrets(version, next(iter(old_ids.values())))
+        secrets = self.unwrapped_secrets(version, old_ids.values())
         fresh = {shard: new_key() for shard in moved}
         aads = {
             shard: rules.secret_aad(workspace_id, version.version, shard_kind, shard, g) for shard, g in moved.items()
         }
         wrapped = self.provider(version.provider).wrap(version.key_ref, [WrapItem(fresh[s], aads[s]) for s in moved])
-        with unit_of_work(self._keystore) as keystore:
-            for shard, blob in zip(moved, wrapped, strict=True):
-                keystore.merge(
-                    WrappedSecret(workspace_id=workspace_id, key_version=version.version, kind=shard_kind.value,
-                                  slot=shard, generation=moved[shard], wrapped=blob, created_at=now())
-                )  # fmt: skip
+        with unit_of_work(self._keystore) as keystore:  # in place of any an attempt that never committed left
+            repository.put_secrets(
+                keystore, workspace_id, version.version, now(),
+                [((shard_kind.value, shard, moved[shard]), blob) for shard, blob in zip(moved, wrapped, strict=True)],
+                replace=True,
+            )  # fmt: skip
         by_shard: dict[int, list[tuple[str, bytes]]] = {shard: [] for shard in moved}
         for subject_id, shard, wrapped_key in repository.shard_members(
             session, workspace_id, version.version, sorted(moved)
@@ -367,14 +363,14 @@ class Vault:
     def sweep(self, session: Session, workspace_id: str) -> int:
         """Destroy shard keys older than their live generation, left behind if a process stopped between
         a shred's commit and its clean-up. Returns how many shards were swept."""
-        swept = 0
+        swept, kind = 0, SecretKind.SHARD.value
         for version in repository.key_versions(session, workspace_id):
             live = repository.shard_generations(session, workspace_id, version.version)
             with unit_of_work(self._keystore) as keystore:
-                for secret in repository.secrets_of_version(keystore, workspace_id, version.version):
-                    if secret.kind == SecretKind.SHARD.value and secret.generation < live.get(secret.slot, 0):
-                        keystore.delete(secret)
-                        swept += 1
+                held = repository.secret_generations(keystore, workspace_id, version.version, kind)
+                stale = {slot: live[slot] for slot, generation in held if generation < live.get(slot, 0)}
+                swept += sum(generation < live.get(slot, 0) for slot, generation in held)
+                repository.delete_secrets(keystore, workspace_id, version.version, kind, stale)
         if swept:
             self._cache.drop(workspace_id)
         return swept

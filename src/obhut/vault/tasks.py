@@ -73,7 +73,7 @@ def begin(
     if retiring:
         return retiring, max(keyring.versions), True
     active, target = keyring.active, keyring.active.version + 1
-    index_secret = vault.unwrapped_secrets(active)[INDEX_SECRET]
+    index_secret = vault.unwrapped_secrets(active, [INDEX_SECRET])[INDEX_SECRET]
     vault.create_version(session, workspace_id, target, active.provider, imported_key, index_secret)
     repository.set_version_state(session, workspace_id, active.version, VersionState.RETIRING)
     return [active.version], target, False
