@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import delete, insert
+from sqlalchemy import Table, delete
 
 from obhut.consent import cache, restrictions, service
 from obhut.consent.models import ConsentChain, ConsentEvent, ConsentState
@@ -16,6 +16,8 @@ from obhut.kit import bulk
 from obhut.kit.ids import new_id
 from obhut.rights.ports import Batch, Kept, Outcome, Retained, Subject
 from obhut.vault.errors import SubjectShreddedError
+
+_STATES: Table = ConsentState.__table__  # type: ignore[assignment]
 
 WHY_KEPT = (
     "proof of what you agreed to and when (GDPR Art. 7(1)); kept for legal claims (Art. 17(3)(e)); the address "
@@ -78,13 +80,12 @@ class ConsentHandler:
                     ConsentState.workspace_id == workspace_id, ConsentState.customer_id.in_(chunk)
                 )
             )
-        rows = [
+        rows = [  # the mark that stops any use; none where the purge deletes the row next
             {"workspace_id": workspace_id, "customer_id": c, "purpose_key": RESTRICTION,
              "kind": Restriction.ERASED.value, "until": None, "notice_major": None, "event_id": new_id()}
-            for c in ids
+            for c in ids if c not in batch.rows_go
         ]  # fmt: skip
-        if rows:
-            session.execute(insert(ConsentState), rows)
+        bulk.insert_rows(session, _STATES, rows)
         for customer_id in ids:
             cache.changed(session, workspace_id, customer_id)
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Table, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
+from obhut.kit import bulk
 from obhut.kit.clock import now
 from obhut.kit.errors import NotFoundError
 from obhut.kit.ids import new_id
@@ -62,8 +63,7 @@ def emit_many(session: Session, workspace_id: str, topic: str, about: Sequence[t
                                                                      separators=(",", ":"))}
         for customer, data in about
     ]  # fmt: skip
-    if rows:
-        session.connection().execute(_EVENTS.insert(), rows)
+    bulk.insert_rows(session, _EVENTS, rows)
 
 
 # Positions in commit order: the waiting events (committed, unsequenced) get the next numbers in one

@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from obhut.audit import rules as audit_rules
 from obhut.audit import service as audit
 from obhut.audit.service import Context, Event
-from obhut.consent import restrictions
 from obhut.customers.models import Customer
 from obhut.customers.rules import FIELDS
 from obhut.customers.service import CustomerService
@@ -226,8 +225,7 @@ class Purge:
         audit.record_many(session, keyring, workspace_id, SYSTEM, events)  # before the keys go: sealed with them
         deleted = [d.customer_id for d in whole if d.action is Action.DELETE]
         erasure.erase_all(session, keyring, self._registry, self._ledger, [d.customer_id for d in whole], deleted)
-        self._customers.remove_rows(session, workspace_id, deleted)
-        restrictions.forget(session, workspace_id, deleted)
+        self._customers.remove_rows(session, workspace_id, deleted)  # their consent states went with the erasure
         run.erased += len(whole)
         run.examined += examined
         run.summary = json.dumps(dict(summary), sort_keys=True)

@@ -285,11 +285,13 @@ class Vault:
         done = {t.subject_id: t for t in repository.shredded_many(session, workspace_id, subject_ids)}
         todo = sorted({s for s in subject_ids if s not in done})
         if todo:
-            present = repository.data_key_subjects(session, workspace_id, todo)
-            missing = [s for s in todo if s not in present]
+            keyring = self.open(session, workspace_id)
+            opened = keyring.opened(todo)  # their data keys were read in this transaction (a purge logs first)
+            unknown = [s for s in todo if s not in opened]
+            present = repository.data_key_subjects(session, workspace_id, unknown) if unknown else set()
+            missing = [s for s in unknown if s not in present]
             if missing:
                 raise NotFoundError(f"customer {missing[0]} has no data key in workspace '{workspace_id}'")
-            keyring = self.open(session, workspace_id)
             for version in keyring.versions.values():
                 self._move_shards(session, version, set(todo))
             repository.delete_data_keys(session, workspace_id, todo)
