@@ -4,7 +4,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Label, Table, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Label, Table, bindparam, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from obhut.kit import bulk, stream
@@ -59,8 +59,11 @@ def workspaces_rotating(session: Session) -> list[str]:
 
 def shard_count(session: Session, workspace_id: str, version: int) -> int:
     """How many shards the version has (fixed when it was created; numbered from 0): the primary key's last."""
-    query = select(func.max(ShardGeneration.shard)).where(
-        ShardGeneration.workspace_id == workspace_id, ShardGeneration.key_version == version
+    query = (
+        select(ShardGeneration.shard)
+        .where(ShardGeneration.workspace_id == workspace_id, ShardGeneration.key_version == version)
+        .order_by(ShardGeneration.shard.desc())
+        .limit(1)
     )
     last = session.scalar(query)
     return 0 if last is None else int(last) + 1
@@ -69,7 +72,7 @@ def shard_count(session: Session, workspace_id: str, version: int) -> int:
 def add_shards(session: Session, workspace_id: str, version: int, count: int) -> None:
     """The shards of a new version, each at generation 0 (one bulk insert: there may be 65,536)."""
     rows = [{"workspace_id": workspace_id, "key_version": version, "shard": s, "generation": 0} for s in range(count)]
-    session.execute(insert(ShardGeneration), rows)
+    bulk.insert_rows(session, _SHARDS, rows)
 
 
 def shard_generations(

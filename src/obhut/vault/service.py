@@ -10,13 +10,13 @@ from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from obhut.kit.clock import now
-from obhut.kit.db import after_commit, unit_of_work
+from obhut.kit.db import after_commit, refresh_statistics, unit_of_work
 from obhut.kit.errors import ConfigurationError, ConflictError, NotFoundError
 from obhut.vault import repository, rules
 from obhut.vault.cache import KeyCache, SecretId
 from obhut.vault.cipher import Sealer, blind_index, derive_key, new_key
 from obhut.vault.keyring import IndexGuess, Keyring
-from obhut.vault.models import DataKey, KeyVersion
+from obhut.vault.models import DataKey, KeyVersion, ShardGeneration, WrappedSecret
 from obhut.vault.ports import KeyProvider, WrapItem
 from obhut.vault.rules import RootKey, SecretKind, Tombstone, VersionState
 from obhut.vault.sensitive import SensitiveStore
@@ -163,6 +163,8 @@ class Vault:
                 keystore, workspace_id, version, created,
                 [((kind.value, slot, 0), w) for (kind, slot, _), w in zip(plain, wrapped, strict=True)],
             )  # fmt: skip
+        with unit_of_work(self._keystore) as keystore:  # planned for 65,536 rows, not none: slots use the index
+            refresh_statistics(keystore, [WrappedSecret.__tablename__])
         row = KeyVersion(
             workspace_id=workspace_id,
             version=version,
@@ -177,6 +179,7 @@ class Vault:
         session.add(row)
         session.flush()
         repository.add_shards(session, workspace_id, version, self.shards)
+        refresh_statistics(session, [ShardGeneration.__tablename__])
         return row
 
     def rewrap(self, keyring: Keyring, rows: Sequence[DataKey], target: RootKey, session: Session) -> int:
