@@ -355,13 +355,8 @@ class Vault:
         """Destroys the moved shards' old generations, here and in the key store; this process keeps the new
         ones, and every other key it held, so that the next request needs no provider call."""
         kind = SecretKind.SHARD.value
-
-        def keep(secret_id: SecretId) -> bool:
-            held_kind, slot, generation = secret_id
-            return held_kind != kind or slot not in moved or generation >= moved[slot]
-
         added = {(kind, shard, moved[shard]): key for shard, key in fresh.items()}
-        self._cache.revise(version.workspace_id, version.version, keep, added)  # first: gone here whatever follows
+        self._cache.add(version.workspace_id, version.version, added)  # first: the old go here whatever follows
         with unit_of_work(self._keystore) as keystore:
             repository.delete_secrets(keystore, version.workspace_id, version.version, kind, moved)
 
