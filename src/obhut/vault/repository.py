@@ -87,14 +87,15 @@ def shard_generations(
     move meanwhile, or the keys would be wrapped under a destroyed one), "move" for a shred that moves them (it
     waits for those wrapping, and for another move). Rows are locked in shard order, so that no two wait on each
     other."""
-    query = select(ShardGeneration.shard, ShardGeneration.generation).where(
-        ShardGeneration.workspace_id == workspace_id, ShardGeneration.key_version == version
+    table = _SHARDS.c
+    query = select(table.shard, table.generation).where(
+        table.workspace_id == workspace_id, table.key_version == version
     )
     if shards is not None:
-        query = query.where(ShardGeneration.shard.in_(sorted(shards)))
+        query = query.where(bulk.among(table.shard, sorted(shards), session.get_bind().dialect.name))
     if lock is not None:
-        query = query.order_by(ShardGeneration.shard).with_for_update(read=lock == "wrap", key_share=lock == "wrap")
-    return {int(shard): int(generation) for shard, generation in session.execute(query)}
+        query = query.order_by(table.shard).with_for_update(read=lock == "wrap", key_share=lock == "wrap")
+    return {int(shard): int(generation) for shard, generation in session.connection().execute(query)}
 
 
 def data_keys(session: Session, workspace_id: str, subject_ids: Sequence[str]) -> list[WrappedDataKey]:
@@ -222,21 +223,24 @@ def shredded_many(session: Session, workspace_id: str, subject_ids: Sequence[str
 
 
 def secrets(
-    keystore: Session, workspace_id: str, version: int, wanted: Collection[SecretKey]
+    keystore: Session, workspace_id: str, version: int, wanted: Collection[SecretKey] | None
 ) -> list[tuple[SecretKey, bytes]]:
-    """((kind, slot, generation), wrapped) of the `wanted` secrets the key store holds; read by slot, a prefix
-    of the primary key."""
-    table, found = _SECRETS.c, []
+    """((kind, slot, generation), wrapped) of the `wanted` secrets the key store holds (None: every one of the
+    version); read by slot, a prefix of the primary key."""
+    table = _SECRETS.c
+    base = select(table.kind, table.slot, table.generation, table.wrapped).where(
+        table.workspace_id == workspace_id, table.key_version == version
+    )
+    if wanted is None:
+        return [((kind, slot, generation), wrapped) for kind, slot, generation, wrapped in keystore.execute(base)]
+    found = []
     slots: dict[str, list[int]] = {}
     for kind, slot, _ in wanted:
         slots.setdefault(kind, []).append(slot)
     for kind, of_kind in slots.items():
         for chunk in bulk.chunks(sorted(set(of_kind))):
-            query = select(table.slot, table.generation, table.wrapped).where(
-                table.workspace_id == workspace_id, table.key_version == version, table.kind == kind,
-                table.slot.in_(chunk),
-            )  # fmt: skip
-            for slot, generation, wrapped in keystore.connection().execute(query):
+            query = base.where(table.kind == kind, table.slot.in_(chunk))
+            for _, slot, generation, wrapped in keystore.connection().execute(query):
                 if (kind, slot, generation) in wanted:
                     found.append(((kind, slot, generation), wrapped))
     return found

@@ -131,8 +131,34 @@ def data_key_aads(
     return out
 
 
+class DataKeyAads:
+    """`data_key_aad` for many data keys of one workspace (a rotation step): the workspace is encoded once, each
+    subject once, and each (version, shard, generation) once."""
+
+    def __init__(self, workspace_id: str) -> None:
+        self._head = _encode(b"obhut/data-key/1", workspace_id)
+        self._tails: dict[tuple[int, int, int], bytes] = {}
+
+    def subject(self, subject_id: str) -> bytes:
+        raw = subject_id.encode()
+        return self._head + len(raw).to_bytes(4) + raw
+
+    def __call__(self, subject: bytes, key_version: int, shard: int, generation: int) -> bytes:
+        """The associated data, given `subject(subject_id)`."""
+        tail = self._tails.get((key_version, shard, generation))
+        if tail is None:
+            tail = self._tails[(key_version, shard, generation)] = _encode(b"", key_version, shard, generation)
+        return subject + tail
+
+
 def secret_aad(workspace_id: str, key_version: int, kind: SecretKind, slot: int, generation: int) -> bytes:
     return _encode(b"obhut/secret/1", workspace_id, key_version, kind.value, slot, generation)
+
+
+def secret_aads(workspace_id: str, key_version: int, secrets: Sequence[tuple[str, int, int]]) -> list[bytes]:
+    """`secret_aad` of many (kind, slot, generation) of one version (65,536 for a new one): the shared part once."""
+    head = _encode(b"obhut/secret/1", workspace_id, key_version)
+    return [head + _encode(b"", SecretKind(kind).value, slot, generation) for kind, slot, generation in secrets]
 
 
 def index_key_info(index_name: str) -> bytes:

@@ -94,20 +94,22 @@ class Vault:
             found = opened[workspace_id] = Keyring(self, session, workspace_id, versions)
         return found
 
-    def unwrapped_secrets(self, version: RootKey, wanted: Iterable[SecretId]) -> dict[SecretId, bytes]:
-        """The version's secrets this process holds, `wanted` among them where the key store has them: those
-        not held yet are read and unwrapped in one provider call (a version may have 65,536 shard keys, and a
-        request needs a few)."""
+    def unwrapped_secrets(
+        self, version: RootKey, wanted: Iterable[SecretId], *, whole: bool = False
+    ) -> dict[SecretId, bytes]:
+        """The version's secrets this process holds, `wanted` among them where the key store has them: those not
+        held yet are read and unwrapped in one provider call (a version may have 65,536 shard keys, and a request
+        needs a few). `whole`: if any is missing, every secret of the version not held is read (for work that
+        needs most of them, a rotation)."""
         held = self._cache.get(version.workspace_id, version.version) or {}
         missing = {secret_id for secret_id in wanted if secret_id not in held}
         if not missing:
             return held
         with self._keystore() as keystore:
-            stored = repository.secrets(keystore, version.workspace_id, version.version, missing)
-        items = [
-            WrapItem(wrapped, rules.secret_aad(version.workspace_id, version.version, SecretKind(kind), slot, gen))
-            for (kind, slot, gen), wrapped in stored
-        ]
+            stored = repository.secrets(keystore, version.workspace_id, version.version, None if whole else missing)
+        stored = [(secret_id, wrapped) for secret_id, wrapped in stored if secret_id not in held]
+        aads = rules.secret_aads(version.workspace_id, version.version, [secret_id for secret_id, _ in stored])
+        items = [WrapItem(wrapped, aad) for (_, wrapped), aad in zip(stored, aads, strict=True)]
         plain = self.provider(version.provider).unwrap(version.key_ref, items) if items else []
         found = {secret_id: key for (secret_id, _), key in zip(stored, plain, strict=True)}
         return self._cache.add(version.workspace_id, version.version, found)
@@ -155,7 +157,8 @@ class Vault:
             provider.import_key(ref, imported_key)
         plain: list[tuple[SecretKind, int, bytes]] = [(SecretKind.SHARD, s, new_key()) for s in range(self.shards)]
         plain.append((SecretKind.INDEX, 0, index_secret))
-        items = [WrapItem(p, rules.secret_aad(workspace_id, version, kind, slot, 0)) for kind, slot, p in plain]
+        aads = rules.secret_aads(workspace_id, version, [(kind.value, slot, 0) for kind, slot, _ in plain])
+        items = [WrapItem(p, aad) for (_, _, p), aad in zip(plain, aads, strict=True)]
         wrapped = provider.wrap(ref, items)
         created = now()
         with unit_of_work(self._keystore) as keystore:
@@ -190,24 +193,25 @@ class Vault:
         generations = repository.shard_generations(
             session, keyring.workspace_id, target.version, set(placed), lock="wrap"
         )
-        shard = SecretKind.SHARD.value
-        new_secrets = self.unwrapped_secrets(target, {(shard, s, g) for s, g in generations.items()})
+        shard = SecretKind.SHARD.value  # a rotation needs nearly every shard key of both versions: all in one go
+        new_ids = {(shard, s, g) for s, g in generations.items()}
+        new_secrets = self.unwrapped_secrets(target, new_ids, whole=True)
         sealers = {s: Sealer(new_secrets[(shard, s, g)]) for s, g in generations.items()}
         old_ids: dict[int, set[SecretId]] = {}
         for dk in rows:
             old_ids.setdefault(dk.key_version, set()).add((shard, dk.shard, dk.generation))
-        old_secrets = {v: self.unwrapped_secrets(keyring.versions[v], ids) for v, ids in old_ids.items()}
+        old_secrets = {v: self.unwrapped_secrets(keyring.versions[v], ids, whole=True) for v, ids in old_ids.items()}
         openers: dict[tuple[int, int, int], Sealer] = {}
-        updates = []
+        updates, aads = [], rules.DataKeyAads(keyring.workspace_id)
         for dk, new_shard in zip(rows, placed, strict=True):
             old_id = (dk.key_version, dk.shard, dk.generation)
             opener = openers.get(old_id)
             if opener is None:
                 opener = openers[old_id] = Sealer(old_secrets[dk.key_version][(shard, dk.shard, dk.generation)])
-            old_aad = rules.data_key_aad(dk.workspace_id, dk.subject_id, *old_id)
-            data_key = opener.open(dk.wrapped, old_aad)
+            subject = aads.subject(dk.subject_id)
+            data_key = opener.open(dk.wrapped, aads(subject, *old_id))
             generation = generations[new_shard]
-            aad = rules.data_key_aad(dk.workspace_id, dk.subject_id, target.version, new_shard, generation)
+            aad = aads(subject, target.version, new_shard, generation)
             updates.append(
                 {
                     "w": dk.workspace_id,
