@@ -59,8 +59,10 @@ def main() -> None:
     parser.add_argument("--others", type=int, default=20_000, help="customers for the HSM and OpenBao runs")
     args = parser.parse_args()
     shards = Settings().key_shards
-    print(f"key rotation on SQLite ({shards:,} shard keys per version, made by the rotation and counted in its time); "
-          "target: >= 20,000 data keys/s with local keys")
+    print(
+        f"key rotation on SQLite ({shards:,} shard keys per version, made by the rotation and counted in its time); "
+        "target: >= 20,000 data keys/s with local keys"
+    )
     print(f"{'provider':<18} {'data keys':>9} {'re-wrapped/s':>14}")
     run("local key file", local_provider(), args.count)
     run("pkcs11 (SoftHSM2)", softhsm_token(), args.others)
