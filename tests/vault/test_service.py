@@ -302,13 +302,55 @@ class TestShardKeysOnDemand:
             assert sorted(keyring.subjects(ids)) == sorted(ids)
         assert calls == [self._shard_aads(container, ids)]
 
-    def test_a_move_replaces_a_shard_key_left_by_an_attempt_that_never_committed(self, container: Container) -> None:
-        victim, neighbour = _create(container, 2, given_name="Jana")
+    def _shard_pair(self, container: Container) -> tuple[str, str, list[str]]:
+        """Two customers in one shard (8 shards in tests), and the rest."""
+        ids, shards = _create(container, 20, given_name="Jana"), container.settings.key_shards
+        victim, neighbour = next(
+            (a, b) for a in ids for b in ids if a != b and rules.shard_of(a, shards) == rules.shard_of(b, shards)
+        )
+        return victim, neighbour, ids
+
+    def _shred_rolled_back(self, container: Container, victim: str) -> None:
         with container.sessions() as session:  # stopped before its commit
             container.vault.shred(session, WORKSPACE, victim)  # has written the next generation to the key store
             session.rollback()
+
+    def test_a_move_replaces_a_shard_key_left_by_an_attempt_that_never_committed(self, container: Container) -> None:
+        victim, neighbour, _ = self._shard_pair(container)
+        self._shred_rolled_back(container, victim)
         with unit_of_work(container.sessions) as session:
             container.vault.shred(session, WORKSPACE, victim)
         with pytest.raises(SubjectShreddedError):
             _read(container, victim)
         assert _read(container, neighbour)["given_name"] == "Jana"
+
+    def test_a_rotation_after_a_move_that_never_committed_reads_the_live_keys(self, container: Container) -> None:
+        """A rotation reads every shard key in the key store, the uncommitted move's one too: the live one stays."""
+        victim, neighbour, ids = self._shard_pair(container)
+        container.vault._cache.drop(WORKSPACE)
+        assert _read(container, neighbour)["given_name"] == "Jana"  # its shard's live key alone is held
+        self._shred_rolled_back(container, victim)
+        report = tasks.rotate(container.vault, container.sessions, WORKSPACE)
+        assert report.rewrapped == len(ids)
+        assert {_read(container, i)["given_name"] for i in ids} == {"Jana"}
+
+    def test_keys_held_before_a_load_stay_in_its_answer_when_the_entry_expires_meanwhile(
+        self, container: Container, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        ids, shards = _create(container, 20), container.settings.key_shards
+        first = ids[0]
+        other = next(i for i in ids if rules.shard_of(i, shards) != rules.shard_of(first, shards))
+        container.vault._cache.drop(WORKSPACE)
+        assert _read(container, first)["email"] == "kunde0@example.com"  # its shard key alone is held
+        provider = container.vault.provider(container.settings.key_provider)
+        unwrap = provider.unwrap
+
+        def expiring(ref: str, items: Any) -> list[bytes]:
+            for entry in container.vault._cache._entries.values():
+                entry.expires_at = 0.0  # the entry's time runs out during the provider call
+            return unwrap(ref, items)
+
+        monkeypatch.setattr(provider, "unwrap", expiring)
+        with unit_of_work(container.sessions) as session:
+            keyring = container.vault.open(session, WORKSPACE)
+            assert sorted(keyring.subjects([first, other])) == sorted([first, other])

@@ -12,7 +12,8 @@ SecretId = tuple[str, int, int]  # kind, slot, generation
 class _Entry:
     expires_at: float
     secrets: dict[SecretId, bytes] = field(default_factory=dict)
-    live: dict[tuple[str, int], int] = field(default_factory=dict)  # the generation held, by kind and slot
+    held: dict[tuple[str, int], set[int]] = field(default_factory=dict)  # generations held, by kind and slot
+    floor: dict[tuple[str, int], int] = field(default_factory=dict)  # below it, destroyed: never held again
 
 
 class KeyCache:
@@ -32,23 +33,34 @@ class KeyCache:
             return None
         return entry.secrets
 
-    def add(self, workspace_id: str, version: int, secrets: Mapping[SecretId, bytes]) -> dict[SecretId, bytes]:
-        """Holds `secrets` beside those of the version already held (an entry expired starts afresh); the older
-        generation held of a slot they bring is let go (the slot was moved: that key is destroyed). Answers
-        what the version now holds."""
+    def add(self, workspace_id: str, version: int, secrets: Mapping[SecretId, bytes]) -> None:
+        """Holds `secrets` (read from the key store) beside those of the version already held; an entry expired
+        starts afresh. A generation older than one a committed move made live is not held (it is destroyed)."""
         with self._lock:
             entry = self._entries.get((workspace_id, version))
             if entry is None or entry.expires_at < time.monotonic():
                 entry = self._entries[(workspace_id, version)] = _Entry(time.monotonic() + self._ttl)
             for (kind, slot, generation), key in secrets.items():
-                held = entry.live.get((kind, slot))
-                if held is None or held < generation:
-                    if held is not None:
-                        entry.secrets.pop((kind, slot, held), None)
-                    entry.live[(kind, slot)] = generation
-                entry.secrets[(kind, slot, generation)] = key
+                if generation >= entry.floor.get((kind, slot), 0):
+                    entry.secrets[(kind, slot, generation)] = key
+                    entry.held.setdefault((kind, slot), set()).add(generation)
             self._newest[workspace_id] = max(version, self._newest.get(workspace_id, version))
-            return entry.secrets
+
+    def moved(self, workspace_id: str, version: int, secrets: Mapping[SecretId, bytes]) -> None:
+        """A committed move made these generations live: the older ones of their slots are let go and never held
+        again; these are held where the version is (an entry dropped meanwhile, by a revocation, stays dropped)."""
+        with self._lock:
+            entry = self._entries.get((workspace_id, version))
+            if entry is None:
+                return
+            for (kind, slot, generation), key in secrets.items():
+                entry.floor[(kind, slot)] = max(generation, entry.floor.get((kind, slot), 0))
+                held = entry.held.setdefault((kind, slot), set())
+                for old in [g for g in held if g < generation]:
+                    held.discard(old)
+                    entry.secrets.pop((kind, slot, old), None)
+                held.add(generation)
+                entry.secrets[(kind, slot, generation)] = key
 
     def newest(self, workspace_id: str) -> dict[SecretId, bytes] | None:
         """The secrets of the newest version of the workspace held here (if not expired)."""

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import event, func, select
+from sqlalchemy import Connection, Engine, event, func, select
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from obhut.kit.clock import now
@@ -44,6 +44,12 @@ def _index_key(secrets: dict[SecretId, bytes], index_name: str) -> bytes:
     if key is None:
         key = secrets[slot] = derive_key(secrets[INDEX_SECRET], rules.index_key_info(index_name))
     return key
+
+
+def _analyse(bind: Engine | Connection, table: str) -> None:
+    with Session(bind) as session:
+        refresh_statistics(session, [table])
+        session.commit()
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,7 @@ class Vault:
         needs a few). `whole`: if any is missing, every secret of the version not held is read (for work that
         needs most of them, a rotation)."""
         held = self._cache.get(version.workspace_id, version.version) or {}
+        wanted = set(wanted)
         missing = {secret_id for secret_id in wanted if secret_id not in held}
         if not missing:
             return held
@@ -112,7 +119,11 @@ class Vault:
         items = [WrapItem(wrapped, aad) for (_, wrapped), aad in zip(stored, aads, strict=True)]
         plain = self.provider(version.provider).unwrap(version.key_ref, items) if items else []
         found = {secret_id: key for (secret_id, _), key in zip(stored, plain, strict=True)}
-        return self._cache.add(version.workspace_id, version.version, found)
+        self._cache.add(version.workspace_id, version.version, found)
+        # the caller's own answer: the entry may have expired or moved on meanwhile, these stay what was read
+        answer = {secret_id: held[secret_id] for secret_id in wanted if secret_id in held}
+        answer.update(found)
+        return answer
 
     def index_key(self, version: RootKey, index_name: str) -> bytes:
         return _index_key(self.unwrapped_secrets(version, [INDEX_SECRET]), index_name)
@@ -182,7 +193,8 @@ class Vault:
         session.add(row)
         session.flush()
         repository.add_shards(session, workspace_id, version, self.shards)
-        refresh_statistics(session, [ShardGeneration.__tablename__])
+        engine = session.get_bind()  # after commit, in a transaction of its own: ANALYZE locks the table until it ends
+        after_commit(session, lambda: _analyse(engine, ShardGeneration.__tablename__))
         return row
 
     def rewrap(self, keyring: Keyring, rows: Sequence[DataKey], target: RootKey, session: Session) -> int:
@@ -360,7 +372,7 @@ class Vault:
         ones, and every other key it held, so that the next request needs no provider call."""
         kind = SecretKind.SHARD.value
         added = {(kind, shard, moved[shard]): key for shard, key in fresh.items()}
-        self._cache.add(version.workspace_id, version.version, added)  # first: the old go here whatever follows
+        self._cache.moved(version.workspace_id, version.version, added)  # first: the old go here whatever follows
         with unit_of_work(self._keystore) as keystore:
             repository.delete_secrets(keystore, version.workspace_id, version.version, kind, moved)
 
