@@ -146,9 +146,9 @@ class Keyring:
         rows: list[dict[str, Any]] = []
         ciphers: dict[str, SubjectCipher] = {}
         shard_keys = self._shard_keys(version, generations.items())
-        lost = next((shard for shard in generations.items() if shard not in shard_keys), None)
+        lost = next((shard for shard, generation in generations.items() if (shard, generation) not in shard_keys), None)
         if lost is not None:
-            raise IntegrityError(f"shard key {lost[0]} of {self.active.key_ref} is missing")
+            raise IntegrityError(f"shard key {lost} of {self.active.key_ref} is missing")
         for subject_id in subject_ids:
             shard = placed[subject_id]
             generation = generations[shard]

@@ -8,10 +8,10 @@ from sqlalchemy import Label, Table, bindparam, delete, func, select, text, upda
 from sqlalchemy.orm import Session
 
 from obhut.kit import bulk, stream
+from obhut.vault.cache import SecretId
 from obhut.vault.models import DataKey, KeyVersion, ShardGeneration, ShreddedSubject, WrappedSecret
 from obhut.vault.rules import RootKey, Tombstone, VersionState, WrappedDataKey
 
-SecretKey = tuple[str, int, int]  # kind, slot, generation
 _DATA_KEYS: Table = DataKey.__table__  # type: ignore[assignment]
 _VERSIONS: Table = KeyVersion.__table__  # type: ignore[assignment]
 _SECRETS: Table = WrappedSecret.__table__  # type: ignore[assignment]
@@ -223,8 +223,8 @@ def shredded_many(session: Session, workspace_id: str, subject_ids: Sequence[str
 
 
 def secrets(
-    keystore: Session, workspace_id: str, version: int, wanted: Collection[SecretKey] | None
-) -> list[tuple[SecretKey, bytes]]:
+    keystore: Session, workspace_id: str, version: int, wanted: Collection[SecretId] | None
+) -> list[tuple[SecretId, bytes]]:
     """((kind, slot, generation), wrapped) of the `wanted` secrets the key store holds (None: every one of the
     version); read by slot, a prefix of the primary key."""
     table = _SECRETS.c
@@ -232,7 +232,8 @@ def secrets(
         table.workspace_id == workspace_id, table.key_version == version
     )
     if wanted is None:
-        return [((kind, slot, generation), wrapped) for kind, slot, generation, wrapped in keystore.execute(base)]
+        rows = keystore.connection().execute(base)
+        return [((kind, slot, generation), wrapped) for kind, slot, generation, wrapped in rows]
     found = []
     slots: dict[str, list[int]] = {}
     for kind, slot, _ in wanted:
@@ -251,7 +252,7 @@ def put_secrets(
     workspace_id: str,
     version: int,
     created: datetime,
-    secrets: Sequence[tuple[SecretKey, bytes]],
+    secrets: Sequence[tuple[SecretId, bytes]],
     *,
     replace: bool = False,
 ) -> None:
@@ -286,7 +287,8 @@ def _by_slot(session: Session, statements: tuple[str, str], fixed: dict[str, Any
         connection.execute(text(lite), [{**fixed, "s": slot, "g": generation} for slot, generation in pairs.items()])
 
 
-# (lite, PostgreSQL) per (slot, generation) pair; PostgreSQL takes the pairs as text, split into the table u
+# (SQLite, PostgreSQL) per (slot, generation) pair; PostgreSQL takes the pairs as text, split into the table u.
+# The two deletes differ in one comparison: written out, since a query built from pieces is what S608 guards.
 _DROP_SECRETS = (  # one generation of a slot
     (
         "DELETE FROM keystore_secrets WHERE workspace_id = :ws AND key_version = :v AND kind = :kind AND slot = :s "

@@ -122,13 +122,8 @@ def data_key_aads(
     workspace_id: str, subject_ids: Sequence[str], key_version: int, shard: int, generation: int
 ) -> list[bytes]:
     """`data_key_aad` for many subjects of one shard generation: the shared parts are encoded once."""
-    head = _encode(b"obhut/data-key/1", workspace_id)
-    tail = _encode(b"", key_version, shard, generation)
-    out = []
-    for subject_id in subject_ids:
-        raw = subject_id.encode()
-        out.append(head + len(raw).to_bytes(4) + raw + tail)
-    return out
+    aads = DataKeyAads(workspace_id)
+    return [aads(aads.subject(subject_id), key_version, shard, generation) for subject_id in subject_ids]
 
 
 class DataKeyAads:

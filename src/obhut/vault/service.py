@@ -177,8 +177,7 @@ class Vault:
                 keystore, workspace_id, version, created,
                 [((kind.value, slot, 0), w) for (kind, slot, _), w in zip(plain, wrapped, strict=True)],
             )  # fmt: skip
-        with unit_of_work(self._keystore) as keystore:  # planned for 65,536 rows, not none: slots use the index
-            refresh_statistics(keystore, [WrappedSecret.__tablename__])
+            refresh_statistics(keystore, [WrappedSecret.__tablename__])  # lookups by slot then use the index
         row = KeyVersion(
             workspace_id=workspace_id,
             version=version,
