@@ -5,20 +5,25 @@ its log entry against the same read without one; verification of the whole log; 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import multiprocessing
 import random
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from multiprocessing import Queue
 from pathlib import Path
 
+import httpx
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text, insert
 
 from bench_policy import customer
 from common import WORKSPACE, container, databases
+from obhut.access import service as access
 from obhut.access.rules import ALL_PERMISSIONS
 from obhut.access.service import Principal
+from obhut.api.app import create_app
 from obhut.audit import rules, service
 from obhut.audit.dependencies import Trail
 from obhut.audit.service import Context, Event
@@ -164,9 +169,35 @@ def proofs(built: Container, size: int) -> tuple[float, float]:
     return cuts[49], cuts[98]
 
 
-def logged_reads(built: Container, reads: int) -> dict[str, tuple[float, float]]:
+def _cuts(samples: dict[str, list[float]]) -> dict[str, tuple[float, float]]:
+    out = {}
+    for mode, values in samples.items():
+        cuts = statistics.quantiles(values, n=100)
+        out[mode] = (cuts[49], cuts[98])
+    return out
+
+
+def _in_turns(modes: list[str], read: Callable[[int, str], float], reads: int) -> dict[str, tuple[float, float]]:
+    """p50 and p99 (ms) of each mode, after a warm-up; the modes take turns in random order, so that all see
+    the same machine noise."""
+    for n in range(300):
+        for mode in modes:
+            read(n, mode)
+    samples: dict[str, list[float]] = {mode: [] for mode in modes}
+    for n in range(reads):
+        for mode in random.sample(modes, len(modes)):
+            samples[mode].append(read(n, mode))
+    return _cuts(samples)
+
+
+def _stored(built: Container) -> list[str]:
     with unit_of_work(built.sessions) as session:
-        ids = [built.customers.create(session, WORKSPACE, customer(n)).id for n in range(500)]
+        return [built.customers.create(session, WORKSPACE, customer(n)).id for n in range(500)]
+
+
+def logged_reads(built: Container, ids: list[str], reads: int) -> dict[str, tuple[float, float]]:
+    """The service call alone: the read's own transaction, with and without its entry."""
+    with unit_of_work(built.sessions) as session:
         principal = Principal(WORKSPACE, CONTEXT.actor, "support_agent", ALL_PERMISSIONS, frozenset({"mfa"}))
         plan = built.policies.plan(session, principal, "support", None)
 
@@ -182,19 +213,47 @@ def logged_reads(built: Container, reads: int) -> dict[str, tuple[float, float]]
                 session.execute(insert(plain_log), [{"workspace_id": WORKSPACE, "entry_id": new_id()}])
         return (time.perf_counter() - started) * 1000
 
-    modes = ["with log", "without", "any write"]
-    for n in range(300):
-        for mode in modes:
-            read(n, mode)
-    samples: dict[str, list[float]] = {mode: [] for mode in modes}
-    for n in range(reads):  # in turns, in random order, so that all see the same machine noise
-        for mode in random.sample(modes, len(modes)):
-            samples[mode].append(read(n, mode))
-    out = {}
-    for mode, values in samples.items():
-        cuts = statistics.quantiles(values, n=100)
-        out[mode] = (cuts[49], cuts[98])
-    return out
+    return _in_turns(["with log", "without", "any write"], read, reads)
+
+
+def api_reads(built: Container, ids: list[str], reads: int) -> dict[str, tuple[float, float]]:
+    """`GET /api/v1/workspaces/{ws}/customers/{id}?purpose=support` through the whole application (token check,
+    policy plan, consent, read, JSON; the endpoint in a worker thread, as under uvicorn), in process without a
+    socket. "without": the same app, its trail's `record` swapped for one that writes nothing while that request
+    runs (one request at a time, so no other sees it); the entry is all that differs."""
+    with unit_of_work(built.sessions) as session:
+        token = access.create_admin_token(session, "bench").token
+    transport = httpx.ASGITransport(app=create_app(container=built))
+    records = {"with log": Trail.record, "without": lambda *_args, **_kwargs: None}
+
+    async def measure() -> dict[str, tuple[float, float]]:
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+            client.headers["Authorization"] = f"Bearer {token}"
+            samples: dict[str, list[float]] = {mode: [] for mode in records}
+            for n in range(300 + reads):
+                for mode in random.sample(list(records), len(records)):  # turns in random order, as above
+                    Trail.record = records[mode]  # type: ignore[method-assign]
+                    started = time.perf_counter()
+                    answer = await client.get(f"/api/v1/workspaces/{WORKSPACE}/customers/{ids[n % len(ids)]}",
+                                              params={"purpose": "support"})  # fmt: skip
+                    elapsed = (time.perf_counter() - started) * 1000
+                    assert answer.status_code == 200, answer.text
+                    if n >= 300:  # after the warm-up
+                        samples[mode].append(elapsed)
+            return _cuts(samples)
+
+    try:
+        return asyncio.run(measure())
+    finally:
+        Trail.record = records["with log"]  # type: ignore[method-assign]
+
+
+def _ratios(figures: dict[str, tuple[float, float]], measured: list[str]) -> None:
+    for name, (p50, p99) in figures.items():
+        print(f"    {name:<10} p50 {p50:.3f}  p99 {p99:.3f}")
+    for name in measured:
+        p50, p99 = (figures[name][i] / figures["without"][i] for i in (0, 1))
+        print(f"    {name}: ratio to without p50 {p50:.2f}, p99 {p99:.2f}")
 
 
 def main() -> None:
@@ -233,19 +292,18 @@ def main() -> None:
                 target = " (target >= 300,000/s)" if not deep else ""
                 print(f"    {'':<9}   {label}: {' | '.join(rates)}{target}")
             if backend == "sqlite":
-                figures = logged_reads(built, args.reads)
+                ids = _stored(built)
+                figures = logged_reads(built, ids, args.reads), api_reads(built, ids, args.reads)
+    service_figures, api_figures = figures
     print(
-        "customer read with its log entry vs the same read without (SQLite, ms); target <= 1.2x. 'any write': the "
-        "read with a one-row insert into a plain table instead, the floor of any entry written in the read's "
-        "transaction"
+        "customer read with its log entry vs the same read without (SQLite, ms); target <= 1.2x. In process: the "
+        "service call in its own transaction; 'any write': the same with a one-row insert into a plain table "
+        "instead, the floor of any entry written in the read's transaction"
     )
-    for name, (p50, p99) in figures.items():
-        print(f"    {name:<10} p50 {p50:.3f}  p99 {p99:.3f}")
-    for name in ("with log", "any write"):
-        print(
-            f"    {name}: ratio to without p50 {figures[name][0] / figures['without'][0]:.2f}, "
-            f"p99 {figures[name][1] / figures['without'][1]:.2f}"
-        )
+    _ratios(service_figures, ["with log", "any write"])
+    print("    through the API (GET .../customers/{id}?purpose=support, in process, no socket), the app as it is vs")
+    print("    the same app with its trail recording nothing:")
+    _ratios(api_figures, ["with log"])
     with (
         tempfile.TemporaryDirectory() as tmp,
         databases("sqlite", Path(tmp)) as settings,

@@ -10,6 +10,8 @@ from sqlalchemy import DateTime, Engine, LargeBinary, MetaData, TypeDecorator, c
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from obhut.kit import wal
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -75,6 +77,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB: blind indexes are random keys, the default 2 MiB thrashes
+    cursor.execute(f"PRAGMA wal_autocheckpoint={wal.BACKSTOP_PAGES}")  # a Checkpointer moves the log before that
     cursor.close()
 
 
@@ -88,6 +91,8 @@ def build_engine(url: str) -> Engine:
                 folder.mkdir(parents=True, mode=0o700)  # database files, WAL and key file: owner only
         engine = create_engine(url)
         event.listen(engine, "connect", _sqlite_pragmas)
+        if parsed.database and parsed.database != ":memory:":
+            wal.Checkpointer(engine)
         return engine
     if parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)

@@ -1,0 +1,65 @@
+"""The write-ahead log checkpointer of SQLite engines."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+from obhut.kit import wal
+from obhut.kit.db import build_engine
+
+
+def _wait_for(check: Callable[[], bool], deadline: float = 10.0) -> bool:
+    """Whether `check()` comes to hold within `deadline` seconds (looked at every 50 ms)."""
+    pause = threading.Event()
+    for _ in range(int(deadline / 0.05)):
+        if check():
+            return True
+        pause.wait(0.05)
+    return check()
+
+
+def _checkpointer(engine: Engine) -> wal.Checkpointer:
+    found = [c for c in wal.Checkpointer.running if c.engine is engine]
+    assert len(found) == 1
+    return found[0]
+
+
+def test_commits_are_moved_into_the_database_file_beside_them(tmp_path: Path) -> None:
+    engine = build_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    try:
+        checkpointer = _checkpointer(engine)
+        with engine.begin() as connection:
+            connection.execute(text("CREATE TABLE t (n INTEGER PRIMARY KEY, v BLOB)"))
+        for n in range(20):
+            with engine.begin() as connection:
+                connection.execute(text("INSERT INTO t VALUES (:n, randomblob(4000))"), {"n": n})
+        assert _wait_for(lambda: checkpointer.passes >= 1)
+        busy, logged, moved = checkpointer.checkpoint()  # what the thread left: nothing but the pages since
+        assert busy == 0
+        assert moved == logged
+        with engine.connect() as connection:
+            assert connection.execute(text("PRAGMA wal_autocheckpoint")).scalar() == wal.BACKSTOP_PAGES
+            assert connection.execute(text("SELECT count(*) FROM t")).scalar() == 20
+    finally:
+        engine.dispose()
+
+
+def test_an_idle_engine_is_not_checkpointed_and_a_disposed_one_stops(tmp_path: Path) -> None:
+    engine = build_engine(f"sqlite:///{tmp_path / 'b.db'}")
+    checkpointer = _checkpointer(engine)
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+    assert checkpointer.passes == 0
+    engine.dispose()
+    assert not checkpointer.alive
+    assert checkpointer not in wal.Checkpointer.running
+
+
+def test_a_database_in_memory_has_none() -> None:
+    engine = build_engine("sqlite://")
+    assert all(c.engine is not engine for c in wal.Checkpointer.running)
+    engine.dispose()
