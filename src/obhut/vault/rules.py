@@ -93,11 +93,19 @@ def shard_of(subject_id: str, shards: int) -> int:
 
 
 def _encode(label: bytes, *parts: str | int) -> bytes:
-    out = bytearray(label)
-    for part in parts:
-        raw = str(part).encode()
-        out += len(raw).to_bytes(4) + raw
-    return bytes(out)
+    """The label, then each part as its UTF-8 text prefixed with that text's length (4 bytes, big-endian)."""
+    return label + b"".join(_int_part(part) if type(part) is int else _text_part(str(part)) for part in parts)
+
+
+def _text_part(text: str) -> bytes:
+    raw = text.encode()
+    return len(raw).to_bytes(4) + raw
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def _int_part(value: int) -> bytes:
+    """An integer part (a version, a shard, a generation: a few hundred thousand at most, so kept)."""
+    return _text_part(str(value))
 
 
 def field_aad(workspace_id: str, subject_id: str, field: str, data_key_version: int) -> bytes:
@@ -128,22 +136,17 @@ def data_key_aads(
 
 class DataKeyAads:
     """`data_key_aad` for many data keys of one workspace (a rotation step): the workspace is encoded once, each
-    subject once, and each (version, shard, generation) once."""
+    subject once, and the integers are encoded once per process."""
 
     def __init__(self, workspace_id: str) -> None:
         self._head = _encode(b"obhut/data-key/1", workspace_id)
-        self._tails: dict[tuple[int, int, int], bytes] = {}
 
     def subject(self, subject_id: str) -> bytes:
-        raw = subject_id.encode()
-        return self._head + len(raw).to_bytes(4) + raw
+        return self._head + _text_part(subject_id)
 
     def __call__(self, subject: bytes, key_version: int, shard: int, generation: int) -> bytes:
         """The associated data, given `subject(subject_id)`."""
-        tail = self._tails.get((key_version, shard, generation))
-        if tail is None:
-            tail = self._tails[(key_version, shard, generation)] = _encode(b"", key_version, shard, generation)
-        return subject + tail
+        return subject + _int_part(key_version) + _int_part(shard) + _int_part(generation)
 
 
 def secret_aad(workspace_id: str, key_version: int, kind: SecretKind, slot: int, generation: int) -> bytes:
@@ -153,7 +156,8 @@ def secret_aad(workspace_id: str, key_version: int, kind: SecretKind, slot: int,
 def secret_aads(workspace_id: str, key_version: int, secrets: Sequence[tuple[str, int, int]]) -> list[bytes]:
     """`secret_aad` of many (kind, slot, generation) of one version (65,536 for a new one): the shared part once."""
     head = _encode(b"obhut/secret/1", workspace_id, key_version)
-    return [head + _encode(b"", SecretKind(kind).value, slot, generation) for kind, slot, generation in secrets]
+    kinds = {kind.value: _text_part(kind.value) for kind in SecretKind}
+    return [head + kinds[kind] + _int_part(slot) + _int_part(generation) for kind, slot, generation in secrets]
 
 
 def index_key_info(index_name: str) -> bytes:
