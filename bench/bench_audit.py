@@ -224,28 +224,28 @@ def api_reads(built: Container, ids: list[str], reads: int) -> dict[str, tuple[f
     with unit_of_work(built.sessions) as session:
         token = access.create_admin_token(session, "bench").token
     transport = httpx.ASGITransport(app=create_app(container=built))
+    client = httpx.AsyncClient(
+        transport=transport, base_url="http://bench", headers={"Authorization": f"Bearer {token}"}
+    )
     records = {"with log": Trail.record, "without": lambda *_args, **_kwargs: None}
+    loop = asyncio.new_event_loop()
 
-    async def measure() -> dict[str, tuple[float, float]]:
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-            client.headers["Authorization"] = f"Bearer {token}"
-            samples: dict[str, list[float]] = {mode: [] for mode in records}
-            for n in range(300 + reads):
-                for mode in random.sample(list(records), len(records)):  # turns in random order, as above
-                    Trail.record = records[mode]  # type: ignore[method-assign]
-                    started = time.perf_counter()
-                    answer = await client.get(f"/api/v1/workspaces/{WORKSPACE}/customers/{ids[n % len(ids)]}",
-                                              params={"purpose": "support"})  # fmt: skip
-                    elapsed = (time.perf_counter() - started) * 1000
-                    assert answer.status_code == 200, answer.text
-                    if n >= 300:  # after the warm-up
-                        samples[mode].append(elapsed)
-            return _cuts(samples)
+    def read(n: int, mode: str) -> float:
+        Trail.record = records[mode]  # type: ignore[method-assign]
+        started = time.perf_counter()
+        answer = loop.run_until_complete(
+            client.get(f"/api/v1/workspaces/{WORKSPACE}/customers/{ids[n % len(ids)]}", params={"purpose": "support"})
+        )
+        elapsed = (time.perf_counter() - started) * 1000
+        assert answer.status_code == 200, answer.text
+        return elapsed
 
     try:
-        return asyncio.run(measure())
+        return _in_turns(list(records), read, reads)
     finally:
         Trail.record = records["with log"]  # type: ignore[method-assign]
+        loop.run_until_complete(client.aclose())
+        loop.close()
 
 
 def _ratios(figures: dict[str, tuple[float, float]], measured: list[str]) -> None:

@@ -85,13 +85,14 @@ def build_engine(url: str) -> Engine:
     """One engine per database; SQLite files are created (with their folder) on first use."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            folder = Path(parsed.database).parent
+        on_disk = bool(parsed.database) and parsed.database != ":memory:"
+        if on_disk:
+            folder = Path(str(parsed.database)).parent
             if not folder.exists():
                 folder.mkdir(parents=True, mode=0o700)  # database files, WAL and key file: owner only
         engine = create_engine(url)
         event.listen(engine, "connect", _sqlite_pragmas)
-        if parsed.database and parsed.database != ":memory:":
+        if on_disk:
             wal.Checkpointer(engine)
         return engine
     if parsed.drivername == "postgresql":
