@@ -7,7 +7,7 @@ their leaf hashes and the completed subtree nodes, and signs a checkpoint, all i
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -66,7 +66,14 @@ class Event:
 
 def pseudonym(keyring: Keyring, customer_id: str) -> str:
     """The customer as the log names them: a keyed hash, the same in every entry about them."""
-    return hmac.digest(keyring.derived_key("audit-subject"), customer_id.encode(), "sha256").hex()
+    return _pseudonym(keyring.derived_key(SUBJECT_KEY), customer_id)
+
+
+def _pseudonym(key: bytes, customer_id: str) -> str:
+    return hmac.digest(key, customer_id.encode(), "sha256").hex()
+
+
+SUBJECT_KEY = "audit-subject"
 
 
 def term_hash(keyring: Keyring, term: str) -> str:
@@ -88,9 +95,12 @@ def entry_rows(
     context: Context,
     events: Sequence[Event],
     at: datetime | None = None,
+    erasing: Collection[str] = (),
 ) -> list[dict[str, Any]]:
     """The stored form of events at one moment (`at`, else now), canonical bodies included. What the entries
-    share (the time and the context) is encoded once for them all."""
+    share (the time and the context) is encoded once for them all. `erasing`: customers whose data keys the
+    caller's transaction destroys: their entries keep the pseudonym and no sealed id, which nothing could
+    ever open (so their keys need not be opened for it)."""
     shared: dict[str, Any] = {
         "at": at or now(),
         "actor": context.actor,
@@ -102,15 +112,16 @@ def entry_rows(
     at_text = rules.time_text(shared["at"])
     fixed = shared | {"workspace_id": workspace_id, "seq": None, "leaf_hash": None}
     rows = []
+    subject_key = keyring.derived_key(SUBJECT_KEY) if keyring is not None else b""  # once for all the entries
     for event, entry_id in zip(events, new_ids(len(events)), strict=True):
-        values = _event_columns(keyring, event) | fixed
+        values = _event_columns(keyring, subject_key, event, event.customer_id not in erasing) | fixed
         values["entry_id"] = entry_id
         values["body"] = rules.body_bytes(values, at_text)
         rows.append(values)
     return rows
 
 
-def _event_columns(keyring: Keyring | None, event: Event) -> dict[str, Any]:
+def _event_columns(keyring: Keyring | None, subject_key: bytes, event: Event, seal: bool) -> dict[str, Any]:
     if event.outcome not in rules.OUTCOMES:
         raise ValueError(f"unknown outcome {event.outcome!r}")
     needs_keys = event.customer_id is not None or event.search_term is not None
@@ -118,7 +129,8 @@ def _event_columns(keyring: Keyring | None, event: Event) -> dict[str, Any]:
         raise ValueError("an event about a customer or a search needs the workspace's keyring")
     subject = sealed = None
     if keyring is not None and event.customer_id:
-        subject, sealed = pseudonym(keyring, event.customer_id), _sealed(keyring, event.customer_id)
+        subject = _pseudonym(subject_key, event.customer_id)
+        sealed = _sealed(keyring, event.customer_id) if seal else None
     return {
         "action": event.action,
         "outcome": event.outcome,
@@ -142,10 +154,16 @@ def record(session: Session, keyring: Keyring | None, workspace_id: str, context
 
 
 def record_many(
-    session: Session, keyring: Keyring | None, workspace_id: str, context: Context, events: Sequence[Event]
+    session: Session,
+    keyring: Keyring | None,
+    workspace_id: str,
+    context: Context,
+    events: Sequence[Event],
+    erasing: Collection[str] = (),
 ) -> None:
-    """Several events at the same moment (one request's, or a batch's): one timestamp, one bulk insert."""
-    bulk.insert_rows(session, _ENTRIES, entry_rows(keyring, workspace_id, context, events))
+    """Several events at the same moment (one request's, or a batch's): one timestamp, one bulk insert.
+    `erasing`: as for `entry_rows`."""
+    bulk.insert_rows(session, _ENTRIES, entry_rows(keyring, workspace_id, context, events, erasing=erasing))
 
 
 def head(session: Session, workspace_id: str, *, lock: bool = False) -> AuditCheckpoint | None:

@@ -22,19 +22,19 @@ from obhut.audit.service import Context, Event
 from obhut.customers.models import Customer
 from obhut.customers.rules import FIELDS
 from obhut.customers.service import CustomerService
-from obhut.kit import bulk
+from obhut.kit import bulk, collector
 from obhut.kit.clock import now
 from obhut.kit.db import unit_of_work
 from obhut.kit.ids import new_id
 from obhut.retention import rules, service
 from obhut.retention.models import PurgeRun
-from obhut.retention.rules import Action, Anchor, Anchors, Hold, Policy
+from obhut.retention.rules import Action, Anchor, Hold, Policy
 from obhut.rights import erasure
 from obhut.rights.ledger import ErasureLedger
 from obhut.rights.registry import Registry
 from obhut.vault.service import Vault
 
-SURVEY_WINDOW = 5000  # customers read per survey query
+SURVEY_WINDOW = 20_000  # customers read per survey query
 SYSTEM = Context("system:retention", "system", "local", "obhut-retention", "")
 GENESIS = "0" * 64
 
@@ -84,19 +84,21 @@ def survey(
     rows = session.execute(
         select(*_SURVEYED).where(*live, Customer.id <= last, _may_be_due(policies, at)).order_by(Customer.id)
     )
-    found = [due for row in rows if (due := _due(row, policies, holds, at)) is not None]
+    latest = [(p.category, _POSITION[p.anchor], start, p.action) for p, start in rules.latest_starts(policies, at)]
+    found = [due for row in rows if (due := _due(row, latest, holds)) is not None]
     return found, str(last), int(examined)
 
 
-def _due(row: Sequence[Any], policies: list[Policy], holds: list[Hold], at: datetime) -> Due | None:
-    customer_id, collected, active, contract_end, *filled = row
+def _due(row: Sequence[Any], latest: list[tuple[str, int, datetime, Action]], holds: list[Hold]) -> Due | None:
+    """`row`: as `_SURVEYED` reads it; `latest`: (category, position of its anchor in the row, latest start
+    of an ended period, action) per policy."""
+    customer_id, filled = row[0], row[_FILLED:]
     present = {category for category, has in zip(_CATEGORY_OF, filled, strict=True) if has}
-    anchors = Anchors(collected, active, contract_end)
-    due = {c: a for c, a in rules.due_categories(policies, anchors, at).items() if c in present}
+    due = {c: a for c, at, start, a in latest if c in present and row[at] is not None and row[at] <= start}
     held = rules.held(holds, customer_id, due)
     acting = {c: a for c, a in due.items() if c not in held}
     if acting:
-        whole = set(present) <= set(acting)
+        whole = present <= set(acting)
         action = Action.DELETE if all(a is Action.DELETE for a in acting.values()) else Action.ANONYMISE
         return Due(customer_id, whole, action, tuple(sorted(acting)), tuple(sorted(held)))
     if held:
@@ -124,6 +126,8 @@ _SURVEYED = (
     Customer.id, Customer.created_at, Customer.updated_at, Customer.contract_ended_at,
     *(getattr(Customer, name).is_not(None) for name in FIELDS),
 )  # fmt: skip
+_POSITION = {Anchor.COLLECTION: 1, Anchor.LAST_ACTIVITY: 2, Anchor.CONTRACT_END: 3}  # the anchor's date in a row
+_FILLED = 4  # where the fields' "holds data" flags start
 
 
 def dry_run(session: Session, workspace_id: str, batch: int = 1000, keep: int = 100) -> Report:
@@ -169,7 +173,7 @@ class Purge:
     def batches(self, workspace_id: str, batch: int) -> Iterator[PurgeRun]:
         """One committed batch at a time; each yields the run as it stands."""
         while True:
-            with unit_of_work(self._sessions) as session:
+            with collector.paused(), unit_of_work(self._sessions) as session:
                 run = self._current(session, workspace_id)
                 done = self._batch(session, run, batch)
                 session.expunge(run)
@@ -219,10 +223,11 @@ class Purge:
                 run.cleared += 1
             summary.update(due.summary_keys())
             run.proof = _proof(run.proof, due)
-        acted = [e.customer_id for e in events if e.customer_id is not None]
-        for chunk in bulk.chunks(acted):  # their keys in a few queries, not one per log entry
+        erasing = {d.customer_id for d in whole}
+        kept = [e.customer_id for e in events if e.customer_id is not None and e.customer_id not in erasing]
+        for chunk in bulk.chunks(kept):  # their keys in a few queries, not one per log entry
             keyring.subjects(chunk)
-        audit.record_many(session, keyring, workspace_id, SYSTEM, events)  # before the keys go: sealed with them
+        audit.record_many(session, keyring, workspace_id, SYSTEM, events, erasing=erasing)  # their keys go next
         deleted = [d.customer_id for d in whole if d.action is Action.DELETE]
         erasure.erase_all(session, keyring, self._registry, self._ledger, [d.customer_id for d in whole], deleted)
         self._customers.remove_rows(session, workspace_id, deleted)  # their consent states went with the erasure

@@ -79,6 +79,12 @@ def due_categories(policies: Iterable[Policy], anchors: Anchors, at: datetime) -
     return due
 
 
+def latest_starts(policies: Iterable[Policy], at: datetime) -> list[tuple[Policy, datetime]]:
+    """Each policy with the latest start of a period that has ended by `at`: `due_categories` for many
+    customers at one moment, the subtraction done once (start + days <= at exactly when start <= at - days)."""
+    return [(policy, at - timedelta(days=policy.days)) for policy in policies]
+
+
 def retained(
     policies: Iterable[Policy], holds: Iterable[Hold], customer_id: str, categories: Collection[str], at: datetime,
     anchors: Anchors,

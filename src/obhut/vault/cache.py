@@ -12,7 +12,6 @@ SecretId = tuple[str, int, int]  # kind, slot, generation
 class _Entry:
     expires_at: float
     secrets: dict[SecretId, bytes] = field(default_factory=dict)
-    held: dict[tuple[str, int], set[int]] = field(default_factory=dict)  # generations held, by kind and slot
     floor: dict[tuple[str, int], int] = field(default_factory=dict)  # below it, destroyed: never held again
 
 
@@ -40,10 +39,16 @@ class KeyCache:
             entry = self._entries.get((workspace_id, version))
             if entry is None or entry.expires_at < time.monotonic():
                 entry = self._entries[(workspace_id, version)] = _Entry(time.monotonic() + self._ttl)
-            for (kind, slot, generation), key in secrets.items():
-                if generation >= entry.floor.get((kind, slot), 0):
-                    entry.secrets[(kind, slot, generation)] = key
-                    entry.held.setdefault((kind, slot), set()).add(generation)
+            if not entry.floor:  # no move seen yet: every generation read is live (a whole version at once)
+                entry.secrets.update(secrets)
+            else:
+                floor = entry.floor
+                live = (
+                    (secret_id, key)
+                    for secret_id, key in secrets.items()
+                    if secret_id[2] >= floor.get(secret_id[:2], 0)
+                )
+                entry.secrets.update(live)
             self._newest[workspace_id] = max(version, self._newest.get(workspace_id, version))
 
     def moved(self, workspace_id: str, version: int, secrets: Mapping[SecretId, bytes]) -> None:
@@ -54,12 +59,12 @@ class KeyCache:
             if entry is None:
                 return
             for (kind, slot, generation), key in secrets.items():
-                entry.floor[(kind, slot)] = max(generation, entry.floor.get((kind, slot), 0))
-                held = entry.held.setdefault((kind, slot), set())
-                for old in [g for g in held if g < generation]:
-                    held.discard(old)
+                below = entry.floor.get((kind, slot), 0)  # nothing older than the floor is held
+                if generation < below:  # a later move is known already
+                    continue
+                for old in range(below, generation):
                     entry.secrets.pop((kind, slot, old), None)
-                held.add(generation)
+                entry.floor[(kind, slot)] = generation
                 entry.secrets[(kind, slot, generation)] = key
 
     def newest(self, workspace_id: str) -> dict[SecretId, bytes] | None:

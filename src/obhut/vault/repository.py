@@ -95,7 +95,8 @@ def shard_generations(
         query = query.where(bulk.among(table.shard, sorted(shards), session.get_bind().dialect.name))
     if lock is not None:
         query = query.order_by(table.shard).with_for_update(read=lock == "wrap", key_share=lock == "wrap")
-    return {int(shard): int(generation) for shard, generation in session.connection().execute(query)}
+    # through SQLAlchemy, not driver rows: the lock may time out, and callers expect its errors
+    return {shard: generation for shard, generation in session.connection().execute(query)}
 
 
 def data_keys(session: Session, workspace_id: str, subject_ids: Sequence[str]) -> list[WrappedDataKey]:
@@ -111,20 +112,20 @@ def data_keys_in_shard(session: Session, workspace_id: str, version: int, shard:
     return list(session.scalars(query))
 
 
-def data_keys_below(session: Session, workspace_id: str, version: int, limit: int, after: str = "") -> list[Any]:
-    """Plain rows (same attribute names as DataKey), not ORM objects: a rotation reads every data key once.
-    Keyset pagination on the primary key (`after`), so each batch costs the same however many remain."""
+def data_keys_below(
+    session: Session, workspace_id: str, version: int, limit: int, after: str = ""
+) -> list[tuple[str, int, int, int, bytes]]:
+    """(subject_id, key_version, shard, generation, wrapped) of the next `limit` data keys under older versions
+    than `version`, as the driver gives them: a rotation reads every data key once. Keyset pagination on the
+    primary key (`after`), so each batch costs the same however many remain."""
+    table = _DATA_KEYS.c
     query = (
-        select(_DATA_KEYS)
-        .where(
-            _DATA_KEYS.c.workspace_id == workspace_id,
-            _DATA_KEYS.c.subject_id > after,
-            _DATA_KEYS.c.key_version < version,
-        )
-        .order_by(_DATA_KEYS.c.subject_id)
+        select(table.subject_id, table.key_version, table.shard, table.generation, table.wrapped)
+        .where(table.workspace_id == workspace_id, table.subject_id > after, table.key_version < version)
+        .order_by(table.subject_id)
         .limit(limit)
     )
-    return list(session.execute(query))
+    return stream.driver_rows(session.connection(), query)
 
 
 def count_data_keys_below(session: Session, workspace_id: str, version: int) -> int:
@@ -136,32 +137,37 @@ def insert_data_keys(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     bulk.insert_rows(session, _DATA_KEYS, rows)
 
 
-def rewrap_data_keys(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Bulk update by primary key; rows carry w, s (key) and kv, sh, g, wrapped_key (new values)."""
+Rewrapped = tuple[str, int, int, int, bytes]
+"""A data key's new place: (subject_id, key_version, shard, generation, wrapped)."""
+
+
+def rewrap_data_keys(session: Session, workspace_id: str, rows: Sequence[Rewrapped]) -> None:
+    """Bulk update by primary key."""
     if not rows:
         return
     connection = session.connection()
     if connection.dialect.name == "postgresql":  # one statement over arrays, not a round trip per row
-        for workspace_id in {r["w"] for r in rows}:
-            mine = [r for r in rows if r["w"] == workspace_id]
-            width = len(mine[0]["wrapped_key"])
-            if any(len(r["wrapped_key"]) != width for r in mine):
-                raise ValueError("wrapped data keys of one re-wrap differ in length")
-            if any("," in r["s"] for r in mine):
-                raise ValueError("a subject id holds a comma")
-            parameters = {"ws": workspace_id, "width": width, "w": b"".join(r["wrapped_key"] for r in mine)}
-            parameters |= {name: ",".join(str(r[name]) for r in mine) for name in ("s", "kv", "sh", "g")}
-            connection.execute(_REWRAP_PG, parameters)
+        subjects, versions, shards, generations, wrapped = zip(*rows, strict=True)
+        width = len(wrapped[0])
+        if any(len(w) != width for w in wrapped):
+            raise ValueError("wrapped data keys of one re-wrap differ in length")
+        if any("," in s for s in subjects):
+            raise ValueError("a subject id holds a comma")
+        parameters = {"ws": workspace_id, "width": width, "w": b"".join(wrapped), "s": ",".join(subjects)}
+        parameters |= {
+            name: ",".join(map(str, column))
+            for name, column in zip(_NUMBERS, (versions, shards, generations), strict=True)
+        }
+        connection.execute(_REWRAP_PG, parameters)
         return
     # SQLite runs in process: row by row costs no round trip, and driver SQL skips SQLAlchemy's per-row work
-    connection.exec_driver_sql(
-        _REWRAP_LITE, [(r["kv"], r["sh"], r["g"], r["wrapped_key"], r["w"], r["s"]) for r in rows]
-    )
+    connection.exec_driver_sql(_REWRAP_LITE, [(*row, workspace_id) for row in rows])
 
 
-_REWRAP_LITE = (
-    "UPDATE vault_data_keys SET key_version = ?, shard = ?, generation = ?, wrapped = ? "
-    "WHERE workspace_id = ? AND subject_id = ?"
+_NUMBERS = ("kv", "sh", "g")
+_REWRAP_LITE = (  # numbered parameters, in the order of a `Rewrapped` and then the workspace
+    "UPDATE vault_data_keys SET key_version = ?2, shard = ?3, generation = ?4, wrapped = ?5 "
+    "WHERE workspace_id = ?6 AND subject_id = ?1"
 )
 # The wrapped keys (all of one length) travel as one bytea cut up by position, the other columns as comma-separated
 # text split by the server: psycopg dumps every element of an array in Python, which cost more than the update.
@@ -231,8 +237,8 @@ def secrets(
     base = select(table.kind, table.slot, table.generation, table.wrapped).where(
         table.workspace_id == workspace_id, table.key_version == version
     )
-    if wanted is None:
-        rows = keystore.connection().execute(base)
+    if wanted is None:  # a whole version (65,536 shard keys): driver rows, no result processing
+        rows = stream.driver_rows(keystore.connection(), base)
         return [((kind, slot, generation), wrapped) for kind, slot, generation, wrapped in rows]
     found = []
     slots: dict[str, list[int]] = {}

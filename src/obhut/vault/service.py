@@ -166,17 +166,16 @@ class Vault:
             provider.create_key(ref)
         else:
             provider.import_key(ref, imported_key)
-        plain: list[tuple[SecretKind, int, bytes]] = [(SecretKind.SHARD, s, new_key()) for s in range(self.shards)]
-        plain.append((SecretKind.INDEX, 0, index_secret))
-        aads = rules.secret_aads(workspace_id, version, [(kind.value, slot, 0) for kind, slot, _ in plain])
-        items = [WrapItem(p, aad) for (_, _, p), aad in zip(plain, aads, strict=True)]
-        wrapped = provider.wrap(ref, items)
+        shard = SecretKind.SHARD.value
+        ids: list[SecretId] = [(shard, s, 0) for s in range(self.shards)]
+        ids.append(INDEX_SECRET)
+        plain = [new_key() for _ in range(self.shards)]
+        plain.append(index_secret)
+        aads = rules.secret_aads(workspace_id, version, ids)
+        wrapped = provider.wrap(ref, list(map(WrapItem, plain, aads)))
         created = now()
         with unit_of_work(self._keystore) as keystore:
-            repository.put_secrets(
-                keystore, workspace_id, version, created,
-                [((kind.value, slot, 0), w) for (kind, slot, _), w in zip(plain, wrapped, strict=True)],
-            )  # fmt: skip
+            repository.put_secrets(keystore, workspace_id, version, created, list(zip(ids, wrapped, strict=True)))
             refresh_statistics(keystore, [WrappedSecret.__tablename__])  # lookups by slot then use the index
         row = KeyVersion(
             workspace_id=workspace_id,
@@ -196,44 +195,34 @@ class Vault:
         after_commit(session, lambda: _analyse(engine, ShardGeneration.__tablename__))
         return row
 
-    def rewrap(self, keyring: Keyring, rows: Sequence[DataKey], target: RootKey, session: Session) -> int:
-        """Move data keys to the target version's shard keys (a rotation step). The data keys themselves,
-        and so every encrypted field, stay as they are."""
-        count = repository.shard_count(session, keyring.workspace_id, target.version)
-        placed = [rules.shard_of(dk.subject_id, count) for dk in rows]
-        generations = repository.shard_generations(
-            session, keyring.workspace_id, target.version, set(placed), lock="wrap"
-        )
+    def rewrap(
+        self, keyring: Keyring, rows: Sequence[tuple[str, int, int, int, bytes]], target: RootKey, session: Session
+    ) -> int:
+        """Move data keys ((subject_id, key_version, shard, generation, wrapped), as `data_keys_below` reads them)
+        to the target version's shard keys (a rotation step). The data keys themselves, and so every encrypted
+        field, stay as they are."""
+        workspace_id = keyring.workspace_id
+        count = repository.shard_count(session, workspace_id, target.version)
+        placed = [rules.shard_of(row[0], count) for row in rows]
+        generations = repository.shard_generations(session, workspace_id, target.version, set(placed), lock="wrap")
         shard = SecretKind.SHARD.value  # a rotation needs nearly every shard key of both versions: all in one go
-        new_ids = {(shard, s, g) for s, g in generations.items()}
-        new_secrets = self.unwrapped_secrets(target, new_ids, whole=True)
+        new_secrets = self.unwrapped_secrets(target, {(shard, s, g) for s, g in generations.items()}, whole=True)
         sealers = {s: Sealer(new_secrets[(shard, s, g)]) for s, g in generations.items()}
         old_ids: dict[int, set[SecretId]] = {}
-        for dk in rows:
-            old_ids.setdefault(dk.key_version, set()).add((shard, dk.shard, dk.generation))
+        for _, version, old_shard, old_generation, _ in rows:
+            old_ids.setdefault(version, set()).add((shard, old_shard, old_generation))
         old_secrets = {v: self.unwrapped_secrets(keyring.versions[v], ids, whole=True) for v, ids in old_ids.items()}
-        openers: dict[tuple[int, int, int], Sealer] = {}
-        updates, aads = [], rules.DataKeyAads(keyring.workspace_id)
-        for dk, new_shard in zip(rows, placed, strict=True):
-            old_id = (dk.key_version, dk.shard, dk.generation)
-            opener = openers.get(old_id)
-            if opener is None:
-                opener = openers[old_id] = Sealer(old_secrets[dk.key_version][(shard, dk.shard, dk.generation)])
-            subject = aads.subject(dk.subject_id)
-            data_key = opener.open(dk.wrapped, aads(subject, *old_id))
+        openers = {(v, s, g): Sealer(old_secrets[v][(kind, s, g)]) for v, ids in old_ids.items() for kind, s, g in ids}
+        updates: list[repository.Rewrapped] = []
+        aads, version_to = rules.DataKeyAads(workspace_id), target.version
+        for (subject_id, version, old_shard, old_generation, wrapped), new_shard in zip(rows, placed, strict=True):
+            subject = aads.subject(subject_id)
+            opener = openers[(version, old_shard, old_generation)]
+            data_key = opener.open(wrapped, aads(subject, version, old_shard, old_generation))
             generation = generations[new_shard]
-            aad = aads(subject, target.version, new_shard, generation)
-            updates.append(
-                {
-                    "w": dk.workspace_id,
-                    "s": dk.subject_id,
-                    "kv": target.version,
-                    "sh": new_shard,
-                    "g": generation,
-                    "wrapped_key": sealers[new_shard].seal(data_key, aad),
-                }
-            )
-        repository.rewrap_data_keys(session, updates)
+            rewrapped = sealers[new_shard].seal(data_key, aads(subject, version_to, new_shard, generation))
+            updates.append((subject_id, version_to, new_shard, generation, rewrapped))
+        repository.rewrap_data_keys(session, workspace_id, updates)
         return len(updates)
 
     # --- revocation ---------------------------------------------------------------------------------
@@ -330,23 +319,20 @@ class Vault:
         old_ids = {shard: (shard_kind.value, shard, generation - 1) for shard, generation in moved.items()}
         secrets = self.unwrapped_secrets(version, old_ids.values())
         fresh = {shard: new_key() for shard in moved}
-        aads = {
-            shard: rules.secret_aad(workspace_id, version.version, shard_kind, shard, g) for shard, g in moved.items()
-        }
-        wrapped = self.provider(version.provider).wrap(version.key_ref, [WrapItem(fresh[s], aads[s]) for s in moved])
+        new_ids = [(shard_kind.value, shard, g) for shard, g in moved.items()]
+        aads = rules.secret_aads(workspace_id, version.version, new_ids)
+        wrapped = self.provider(version.provider).wrap(version.key_ref, list(map(WrapItem, fresh.values(), aads)))
         with unit_of_work(self._keystore) as keystore:  # in place of any an attempt that never committed left
             repository.put_secrets(
-                keystore, workspace_id, version.version, now(),
-                [((shard_kind.value, shard, moved[shard]), blob) for shard, blob in zip(moved, wrapped, strict=True)],
-                replace=True,
-            )  # fmt: skip
+                keystore, workspace_id, version.version, now(), list(zip(new_ids, wrapped, strict=True)), replace=True
+            )
         by_shard: dict[int, list[tuple[str, bytes]]] = {shard: [] for shard in moved}
         for subject_id, shard, wrapped_key in repository.shard_members(
             session, workspace_id, version.version, sorted(moved)
         ):
             if subject_id not in leaving:
                 by_shard[shard].append((subject_id, wrapped_key))
-        updates = []
+        updates: list[repository.Rewrapped] = []
         for shard, members in by_shard.items():
             if not members:
                 continue
@@ -358,11 +344,8 @@ class Vault:
             opener = Sealer(secrets[old_ids[shard]])
             data_keys = [opener.open(blob, aad) for (_, blob), aad in zip(members, old_aads, strict=True)]
             rewrapped = Sealer(fresh[shard]).seal_many(data_keys, new_aads)
-            updates += [
-                {"w": workspace_id, "s": s, "kv": version.version, "sh": shard, "g": generation, "wrapped_key": w}
-                for s, w in zip(subjects, rewrapped, strict=True)
-            ]
-        repository.rewrap_data_keys(session, updates)
+            updates += [(s, version.version, shard, generation, w) for s, w in zip(subjects, rewrapped, strict=True)]
+        repository.rewrap_data_keys(session, workspace_id, updates)
         repository.set_shard_generations(session, workspace_id, version.version, moved)
         after_commit(session, lambda: self._destroy_below(version, moved, fresh))
 

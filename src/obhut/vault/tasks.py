@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from obhut.kit import collector
 from obhut.kit.clock import now
 from obhut.kit.db import unit_of_work
 from obhut.vault import repository
@@ -37,7 +38,7 @@ def rotate(
     """Create a new key version and move every data key to it. Reads and writes go on meanwhile: new data
     keys are wrapped under the new version at once, and old ones stay readable until moved. Running it
     again after an interruption resumes the same rotation instead of starting another."""
-    with unit_of_work(factory) as session:
+    with collector.paused(), unit_of_work(factory) as session:  # 65,536 new shard keys
         retiring, target, resumed = begin(vault, session, workspace_id, imported_key)
     with unit_of_work(factory) as session:
         total = repository.count_data_keys_below(session, workspace_id, target)
@@ -45,13 +46,13 @@ def rotate(
     if progress:
         progress(done, total)
     while True:
-        with unit_of_work(factory) as session:
+        with collector.paused(), unit_of_work(factory) as session:
             keyring = vault.open(session, workspace_id)
             rows = repository.data_keys_below(session, workspace_id, target, batch_size, after)
             if not rows:
                 break
             done += vault.rewrap(keyring, rows, keyring.versions[target], session)
-            after = rows[-1].subject_id
+            after = rows[-1][0]
         if progress:
             progress(done, total)
     with unit_of_work(factory) as session:
