@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     key_provider: str = "local"
     key_file: Path | None = None
     allow_local_keys: bool = False
-    key_shards: int = Field(default=4096, ge=1, le=65536)
+    key_shards: int = Field(default=65536, ge=1, le=65536)
     key_cache_seconds: float = Field(default=300.0, ge=0)
 
     pkcs11_module: str = ""

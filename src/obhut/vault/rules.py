@@ -126,14 +126,6 @@ def data_key_aad(workspace_id: str, subject_id: str, key_version: int, shard: in
     return _encode(b"obhut/data-key/1", workspace_id, subject_id, key_version, shard, generation)
 
 
-def data_key_aads(
-    workspace_id: str, subject_ids: Sequence[str], key_version: int, shard: int, generation: int
-) -> list[bytes]:
-    """`data_key_aad` for many subjects of one shard generation: the shared parts are encoded once."""
-    aads = DataKeyAads(workspace_id)
-    return [aads(aads.subject(subject_id), key_version, shard, generation) for subject_id in subject_ids]
-
-
 class DataKeyAads:
     """`data_key_aad` for many data keys of one workspace (a rotation step): the workspace is encoded once, each
     subject once, and the integers are encoded once per process."""

@@ -320,8 +320,9 @@ class Vault:
         secrets = self.unwrapped_secrets(version, old_ids.values())
         fresh = {shard: new_key() for shard in moved}
         new_ids = [(shard_kind.value, shard, g) for shard, g in moved.items()]
-        aads = rules.secret_aads(workspace_id, version.version, new_ids)
-        wrapped = self.provider(version.provider).wrap(version.key_ref, list(map(WrapItem, fresh.values(), aads)))
+        secret_aads = rules.secret_aads(workspace_id, version.version, new_ids)
+        items = list(map(WrapItem, fresh.values(), secret_aads))
+        wrapped = self.provider(version.provider).wrap(version.key_ref, items)
         with unit_of_work(self._keystore) as keystore:  # in place of any an attempt that never committed left
             repository.put_secrets(
                 keystore, workspace_id, version.version, now(), list(zip(new_ids, wrapped, strict=True)), replace=True
@@ -333,18 +334,18 @@ class Vault:
             if subject_id not in leaving:
                 by_shard[shard].append((subject_id, wrapped_key))
         updates: list[repository.Rewrapped] = []
+        aads, number = rules.DataKeyAads(workspace_id), version.version
         for shard, members in by_shard.items():
             if not members:
                 continue
             if old_ids[shard] not in secrets:
                 raise ConfigurationError(f"shard key {shard} of {version.key_ref} is missing from the key store")
-            generation, subjects = moved[shard], [subject_id for subject_id, _ in members]
-            old_aads = rules.data_key_aads(workspace_id, subjects, version.version, shard, generation - 1)
-            new_aads = rules.data_key_aads(workspace_id, subjects, version.version, shard, generation)
-            opener = Sealer(secrets[old_ids[shard]])
-            data_keys = [opener.open(blob, aad) for (_, blob), aad in zip(members, old_aads, strict=True)]
-            rewrapped = Sealer(fresh[shard]).seal_many(data_keys, new_aads)
-            updates += [(s, version.version, shard, generation, w) for s, w in zip(subjects, rewrapped, strict=True)]
+            generation, opener, sealer = moved[shard], Sealer(secrets[old_ids[shard]]), Sealer(fresh[shard])
+            for subject_id, blob in members:
+                subject = aads.subject(subject_id)
+                data_key = opener.open(blob, aads(subject, number, shard, generation - 1))
+                wrapped_key = sealer.seal(data_key, aads(subject, number, shard, generation))
+                updates.append((subject_id, number, shard, generation, wrapped_key))
         repository.rewrap_data_keys(session, workspace_id, updates)
         repository.set_shard_generations(session, workspace_id, version.version, moved)
         after_commit(session, lambda: self._destroy_below(version, moved, fresh))
