@@ -347,3 +347,24 @@ def test_verify_over_the_api_finds_the_first_bad_position_and_is_recorded(
     assert [e["outcome"] for e in verified] == ["failed", "ok"]
     agent = signed_in_with_mfa(client, container, "agent@example.com", "support_agent")
     assert client.post(f"{AUDIT}/verify", headers=bearer(agent)).status_code == 403
+
+
+def test_entries_about_a_customer_being_erased_keep_the_pseudonym_and_no_sealed_id(container: Container) -> None:
+    """A purge's entries go in the transaction that destroys the customers' keys: nothing could open an id
+    sealed under them, so none is sealed (and their keys are not opened for it); the pseudonym stays."""
+    with unit_of_work(container.sessions) as session:
+        kept, going = (container.customers.create(session, WORKSPACE, jane(external_ref=r)).id for r in ("K-1", "K-2"))
+    with unit_of_work(container.sessions) as session:
+        keyring = container.vault.open(session, WORKSPACE)
+        events = [audit.Event("worker:customer:purge", customer_id=c) for c in (kept, going)]
+        audit.record_many(session, keyring, WORKSPACE, audit.Context("system:retention", "system"), events, {going})
+    with container.sessions() as session:
+        keyring = container.vault.open(session, WORKSPACE)
+        rows = {
+            r.subject: r.sealed for r in session.scalars(select(AuditEntry).where(AuditEntry.action.like("worker:%")))
+        }
+        assert set(rows) == {audit.pseudonym(keyring, kept), audit.pseudonym(keyring, going)}
+        assert rows[audit.pseudonym(keyring, going)] is None
+        sealed = rows[audit.pseudonym(keyring, kept)]
+        assert sealed is not None
+        assert keyring.subject(kept).open("audit", sealed) == kept.encode()
