@@ -64,6 +64,9 @@ class Event:
         return f"Event({self.action!r}, {self.outcome!r})"
 
 
+SUBJECT_KEY = "audit-subject"  # the derived key of the log's pseudonyms
+
+
 def pseudonym(keyring: Keyring, customer_id: str) -> str:
     """The customer as the log names them: a keyed hash, the same in every entry about them."""
     return _pseudonym(keyring.derived_key(SUBJECT_KEY), customer_id)
@@ -71,9 +74,6 @@ def pseudonym(keyring: Keyring, customer_id: str) -> str:
 
 def _pseudonym(key: bytes, customer_id: str) -> str:
     return hmac.digest(key, customer_id.encode(), "sha256").hex()
-
-
-SUBJECT_KEY = "audit-subject"
 
 
 def term_hash(keyring: Keyring, term: str) -> str:
@@ -112,7 +112,9 @@ def entry_rows(
     at_text = rules.time_text(shared["at"])
     fixed = shared | {"workspace_id": workspace_id, "seq": None, "leaf_hash": None}
     rows = []
-    subject_key = keyring.derived_key(SUBJECT_KEY) if keyring is not None else b""  # once for all the entries
+    subject_key = b""  # the pseudonyms' key, derived once for all the entries
+    if keyring is not None and any(event.customer_id for event in events):
+        subject_key = keyring.derived_key(SUBJECT_KEY)
     for event, entry_id in zip(events, new_ids(len(events)), strict=True):
         values = _event_columns(keyring, subject_key, event, event.customer_id not in erasing) | fixed
         values["entry_id"] = entry_id

@@ -69,20 +69,19 @@ def ends_at(policy: Policy, anchors: Anchors) -> datetime | None:
     return None if start is None else start + timedelta(days=policy.days)
 
 
+def latest_starts(policies: Iterable[Policy], at: datetime) -> list[tuple[Policy, datetime]]:
+    """Each policy with the latest start of a period that has ended by `at` (start + days <= at exactly when
+    start <= at - days): computed once for the many customers a purge looks at."""
+    return [(policy, at - timedelta(days=policy.days)) for policy in policies]
+
+
 def due_categories(policies: Iterable[Policy], anchors: Anchors, at: datetime) -> dict[str, Action]:
     """The categories whose period has ended, with what happens to them."""
-    due = {}
-    for policy in policies:
-        end = ends_at(policy, anchors)
-        if end is not None and end <= at:
-            due[policy.category] = policy.action
-    return due
-
-
-def latest_starts(policies: Iterable[Policy], at: datetime) -> list[tuple[Policy, datetime]]:
-    """Each policy with the latest start of a period that has ended by `at`: `due_categories` for many
-    customers at one moment, the subtraction done once (start + days <= at exactly when start <= at - days)."""
-    return [(policy, at - timedelta(days=policy.days)) for policy in policies]
+    return {
+        policy.category: policy.action
+        for policy, latest in latest_starts(policies, at)
+        if (start := anchors.of(policy.anchor)) is not None and start <= latest
+    }
 
 
 def retained(

@@ -39,16 +39,8 @@ class KeyCache:
             entry = self._entries.get((workspace_id, version))
             if entry is None or entry.expires_at < time.monotonic():
                 entry = self._entries[(workspace_id, version)] = _Entry(time.monotonic() + self._ttl)
-            if not entry.floor:  # no move seen yet: every generation read is live (a whole version at once)
-                entry.secrets.update(secrets)
-            else:
-                floor = entry.floor
-                live = (
-                    (secret_id, key)
-                    for secret_id, key in secrets.items()
-                    if secret_id[2] >= floor.get(secret_id[:2], 0)
-                )
-                entry.secrets.update(live)
+            floor = entry.floor
+            entry.secrets.update((i, key) for i, key in secrets.items() if i[2] >= floor.get(i[:2], 0))
             self._newest[workspace_id] = max(version, self._newest.get(workspace_id, version))
 
     def moved(self, workspace_id: str, version: int, secrets: Mapping[SecretId, bytes]) -> None:

@@ -112,9 +112,12 @@ def data_keys_in_shard(session: Session, workspace_id: str, version: int, shard:
     return list(session.scalars(query))
 
 
-def data_keys_below(
-    session: Session, workspace_id: str, version: int, limit: int, after: str = ""
-) -> list[tuple[str, int, int, int, bytes]]:
+KeyRow = tuple[str, int, int, int, bytes]
+"""A data key where it sits: (subject_id, key_version, shard, generation, wrapped), as a rotation reads it and a
+re-wrap writes it."""
+
+
+def data_keys_below(session: Session, workspace_id: str, version: int, limit: int, after: str = "") -> list[KeyRow]:
     """(subject_id, key_version, shard, generation, wrapped) of the next `limit` data keys under older versions
     than `version`, as the driver gives them: a rotation reads every data key once. Keyset pagination on the
     primary key (`after`), so each batch costs the same however many remain."""
@@ -137,11 +140,7 @@ def insert_data_keys(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     bulk.insert_rows(session, _DATA_KEYS, rows)
 
 
-Rewrapped = tuple[str, int, int, int, bytes]
-"""A data key's new place: (subject_id, key_version, shard, generation, wrapped)."""
-
-
-def rewrap_data_keys(session: Session, workspace_id: str, rows: Sequence[Rewrapped]) -> None:
+def rewrap_data_keys(session: Session, workspace_id: str, rows: Sequence[KeyRow]) -> None:
     """Bulk update by primary key."""
     if not rows:
         return
@@ -165,7 +164,7 @@ def rewrap_data_keys(session: Session, workspace_id: str, rows: Sequence[Rewrapp
 
 
 _NUMBERS = ("kv", "sh", "g")
-_REWRAP_LITE = (  # numbered parameters, in the order of a `Rewrapped` and then the workspace
+_REWRAP_LITE = (  # numbered parameters, in the order of a `KeyRow` and then the workspace
     "UPDATE vault_data_keys SET key_version = ?2, shard = ?3, generation = ?4, wrapped = ?5 "
     "WHERE workspace_id = ?6 AND subject_id = ?1"
 )

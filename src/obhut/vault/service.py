@@ -46,6 +46,17 @@ def _index_key(secrets: dict[SecretId, bytes], index_name: str) -> bytes:
     return key
 
 
+def _rewrapped(
+    aads: rules.DataKeyAads, row: repository.KeyRow, opener: Sealer, to: tuple[int, int, int], sealer: Sealer
+) -> repository.KeyRow:
+    """The data key of `row` opened with its shard key (`opener`) and wrapped under `sealer`, the shard key of
+    `to` (version, shard, generation): a rotation's and a shard move's one step per data key."""
+    subject_id, version, shard, generation, wrapped = row
+    subject = aads.subject(subject_id)
+    data_key = opener.open(wrapped, aads(subject, version, shard, generation))
+    return (subject_id, *to, sealer.seal(data_key, aads(subject, *to)))
+
+
 def _analyse(bind: Engine | Connection, table: str) -> None:
     with Session(bind) as session:
         refresh_statistics(session, [table])
@@ -195,12 +206,9 @@ class Vault:
         after_commit(session, lambda: _analyse(engine, ShardGeneration.__tablename__))
         return row
 
-    def rewrap(
-        self, keyring: Keyring, rows: Sequence[tuple[str, int, int, int, bytes]], target: RootKey, session: Session
-    ) -> int:
-        """Move data keys ((subject_id, key_version, shard, generation, wrapped), as `data_keys_below` reads them)
-        to the target version's shard keys (a rotation step). The data keys themselves, and so every encrypted
-        field, stay as they are."""
+    def rewrap(self, keyring: Keyring, rows: Sequence[repository.KeyRow], target: RootKey, session: Session) -> int:
+        """Move data keys (rows as `data_keys_below` reads them) to the target version's shard keys (a rotation
+        step). The data keys themselves, and so every encrypted field, stay as they are."""
         workspace_id = keyring.workspace_id
         count = repository.shard_count(session, workspace_id, target.version)
         placed = [rules.shard_of(row[0], count) for row in rows]
@@ -213,15 +221,13 @@ class Vault:
             old_ids.setdefault(version, set()).add((shard, old_shard, old_generation))
         old_secrets = {v: self.unwrapped_secrets(keyring.versions[v], ids, whole=True) for v, ids in old_ids.items()}
         openers = {(v, s, g): Sealer(old_secrets[v][(kind, s, g)]) for v, ids in old_ids.items() for kind, s, g in ids}
-        updates: list[repository.Rewrapped] = []
         aads, version_to = rules.DataKeyAads(workspace_id), target.version
-        for (subject_id, version, old_shard, old_generation, wrapped), new_shard in zip(rows, placed, strict=True):
-            subject = aads.subject(subject_id)
-            opener = openers[(version, old_shard, old_generation)]
-            data_key = opener.open(wrapped, aads(subject, version, old_shard, old_generation))
-            generation = generations[new_shard]
-            rewrapped = sealers[new_shard].seal(data_key, aads(subject, version_to, new_shard, generation))
-            updates.append((subject_id, version_to, new_shard, generation, rewrapped))
+        updates = [
+            _rewrapped(
+                aads, row, openers[row[1:4]], (version_to, new_shard, generations[new_shard]), sealers[new_shard]
+            )
+            for row, new_shard in zip(rows, placed, strict=True)
+        ]
         repository.rewrap_data_keys(session, workspace_id, updates)
         return len(updates)
 
@@ -333,7 +339,7 @@ class Vault:
         ):
             if subject_id not in leaving:
                 by_shard[shard].append((subject_id, wrapped_key))
-        updates: list[repository.Rewrapped] = []
+        updates: list[repository.KeyRow] = []
         aads, number = rules.DataKeyAads(workspace_id), version.version
         for shard, members in by_shard.items():
             if not members:
@@ -341,11 +347,12 @@ class Vault:
             if old_ids[shard] not in secrets:
                 raise ConfigurationError(f"shard key {shard} of {version.key_ref} is missing from the key store")
             generation, opener, sealer = moved[shard], Sealer(secrets[old_ids[shard]]), Sealer(fresh[shard])
-            for subject_id, blob in members:
-                subject = aads.subject(subject_id)
-                data_key = opener.open(blob, aads(subject, number, shard, generation - 1))
-                wrapped_key = sealer.seal(data_key, aads(subject, number, shard, generation))
-                updates.append((subject_id, number, shard, generation, wrapped_key))
+            updates += [
+                _rewrapped(
+                    aads, (subject_id, number, shard, generation - 1, blob), opener, (number, shard, generation), sealer
+                )
+                for subject_id, blob in members
+            ]
         repository.rewrap_data_keys(session, workspace_id, updates)
         repository.set_shard_generations(session, workspace_id, version.version, moved)
         after_commit(session, lambda: self._destroy_below(version, moved, fresh))
