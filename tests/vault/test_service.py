@@ -10,6 +10,7 @@ from sqlalchemy import select, text, update
 from obhut.container import Container
 from obhut.customers.models import Customer
 from obhut.kit.db import unit_of_work
+from obhut.kit.errors import NotFoundError
 from obhut.vault import rules, tasks
 from obhut.vault.errors import KeyRevokedError, SubjectShreddedError
 from obhut.vault.keyring import IntegrityError
@@ -165,6 +166,21 @@ class TestShredding:
             with pytest.raises(SubjectShreddedError):
                 _read(container, victim)
         assert [_read(container, i)["email"] for i in others] == [f"kunde{n}@example.com" for n in range(7, 20)]
+
+    def test_many_at_once_with_one_unknown_changes_nothing(self, container: Container) -> None:
+        ids = _create(container, 20)
+        unknown = "0190b3c2-0000-7000-8000-00000000dead"
+        with unit_of_work(container.sessions) as session:
+            before = dict(session.execute(select(ShardGeneration.shard, ShardGeneration.generation)).all())
+        with (
+            pytest.raises(NotFoundError, match=f"customer {unknown} has no data key"),
+            unit_of_work(container.sessions) as session,
+        ):
+            container.vault.shred_many(session, WORKSPACE, [ids[0], unknown])
+        with unit_of_work(container.sessions) as session:
+            after = dict(session.execute(select(ShardGeneration.shard, ShardGeneration.generation)).all())
+        assert after == before
+        assert [_read(container, i)["email"] for i in ids] == [f"kunde{n}@example.com" for n in range(20)]
 
     def test_a_copy_of_the_database_taken_before_cannot_be_decrypted(self, container: Container) -> None:
         victim, neighbour = _create(container, 2)

@@ -202,10 +202,6 @@ class Keyring:
         self._ciphers.update(ciphers)
         return ciphers
 
-    def opened(self, subject_ids: Sequence[str]) -> set[str]:
-        """Those of `subject_ids` whose data keys this keyring opened (in this transaction)."""
-        return {s for s in subject_ids if s in self._ciphers}
-
     def subject(self, subject_id: str) -> SubjectCipher:
         return self.subjects([subject_id])[subject_id]
 

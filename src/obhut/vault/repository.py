@@ -193,14 +193,6 @@ def set_shard_generations(session: Session, workspace_id: str, version: int, gen
     _by_slot(session, _SET_GENERATIONS, {"ws": workspace_id, "v": version}, generations)
 
 
-def data_key_subjects(session: Session, workspace_id: str, subject_ids: Sequence[str]) -> set[str]:
-    found: set[str] = set()
-    for chunk in bulk.chunks(subject_ids):
-        query = select(DataKey.subject_id).where(DataKey.workspace_id == workspace_id, DataKey.subject_id.in_(chunk))
-        found.update(session.scalars(query))
-    return found
-
-
 def delete_data_keys(session: Session, workspace_id: str, subject_ids: Sequence[str]) -> None:
     for chunk in bulk.chunks(subject_ids):
         session.execute(delete(DataKey).where(DataKey.workspace_id == workspace_id, DataKey.subject_id.in_(chunk)))

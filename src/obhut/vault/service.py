@@ -298,24 +298,22 @@ class Vault:
         done = {t.subject_id: t for t in repository.shredded_many(session, workspace_id, subject_ids)}
         todo = sorted({s for s in subject_ids if s not in done})
         if todo:
-            keyring = self.open(session, workspace_id)
-            opened = keyring.opened(todo)  # their data keys were read in this transaction (a purge logs first)
-            unknown = [s for s in todo if s not in opened]
-            present = repository.data_key_subjects(session, workspace_id, unknown) if unknown else set()
-            missing = [s for s in unknown if s not in present]
+            keyring, leaving, found = self.open(session, workspace_id), set(todo), set[str]()
+            for version in keyring.versions.values():
+                found |= self._move_shards(session, version, leaving)
+            missing = [s for s in todo if s not in found]  # the transaction rolls back; the moves with it
             if missing:
                 raise NotFoundError(f"customer {missing[0]} has no data key in workspace '{workspace_id}'")
-            for version in keyring.versions.values():
-                self._move_shards(session, version, set(todo))
             repository.delete_data_keys(session, workspace_id, todo)
             stamp = now()
             repository.add_tombstones(session, workspace_id, todo, stamp)
             done.update((s, Tombstone(workspace_id, s, stamp)) for s in todo)
         return [done[s] for s in subject_ids]
 
-    def _move_shards(self, session: Session, version: RootKey, leaving: set[str]) -> None:
+    def _move_shards(self, session: Session, version: RootKey, leaving: set[str]) -> set[str]:
         """Give each shard in `version` that a leaving subject sits in a new generation, and re-wrap its
-        other members under it; the old generations are destroyed once the move has committed."""
+        other members under it; the old generations are destroyed once the move has committed. Returns the
+        leaving subjects whose data key is in `version`."""
         workspace_id, shard_kind = version.workspace_id, SecretKind.SHARD
         count = repository.shard_count(session, workspace_id, version.version)
         touched = {rules.shard_of(s, count) for s in leaving}
@@ -334,10 +332,13 @@ class Vault:
                 keystore, workspace_id, version.version, now(), list(zip(new_ids, wrapped, strict=True)), replace=True
             )
         by_shard: dict[int, list[tuple[str, bytes]]] = {shard: [] for shard in moved}
+        found = set[str]()
         for subject_id, shard, wrapped_key in repository.shard_members(
             session, workspace_id, version.version, sorted(moved)
         ):
-            if subject_id not in leaving:
+            if subject_id in leaving:
+                found.add(subject_id)
+            else:
                 by_shard[shard].append((subject_id, wrapped_key))
         updates: list[repository.KeyRow] = []
         aads, number = rules.DataKeyAads(workspace_id), version.version
@@ -356,6 +357,7 @@ class Vault:
         repository.rewrap_data_keys(session, workspace_id, updates)
         repository.set_shard_generations(session, workspace_id, version.version, moved)
         after_commit(session, lambda: self._destroy_below(version, moved, fresh))
+        return found
 
     def _destroy_below(self, version: RootKey, moved: Mapping[int, int], fresh: Mapping[int, bytes]) -> None:
         """Destroys the moved shards' old generations, here and in the key store; this process keeps the new
