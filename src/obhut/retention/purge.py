@@ -10,7 +10,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, false, func, or_, select
@@ -81,20 +81,21 @@ def survey(
             return [], after, 0
     else:
         examined = limit
+    starts = rules.latest_starts(policies, at)
     rows = session.execute(
-        select(*_SURVEYED).where(*live, Customer.id <= last, _may_be_due(policies, at)).order_by(Customer.id)
+        select(*_SURVEYED).where(*live, Customer.id <= last, _may_be_due(starts)).order_by(Customer.id)
     )
-    latest = [(p.category, _POSITION[p.anchor], start, p.action) for p, start in rules.latest_starts(policies, at)]
+    latest = [(p.category, _POSITION[p.anchor], start, p.action) for p, start in starts]
     found = [due for row in rows if (due := _due(row, latest, holds)) is not None]
     return found, str(last), int(examined)
 
 
 def _due(row: Sequence[Any], latest: list[tuple[str, int, datetime, Action]], holds: list[Hold]) -> Due | None:
-    """`row`: as `_SURVEYED` reads it; `latest`: (category, position of its anchor in the row, latest start
-    of an ended period, action) per policy."""
+    """`row`: as `_SURVEYED` reads it; `latest`: (category, position `i` of its anchor in the row, latest
+    start of an ended period, action) per policy."""
     customer_id, filled = row[0], row[_FILLED:]
     present = {category for category, has in zip(_CATEGORY_OF, filled, strict=True) if has}
-    due = {c: a for c, at, start, a in latest if c in present and row[at] is not None and row[at] <= start}
+    due = {c: a for c, i, start, a in latest if c in present and row[i] is not None and row[i] <= start}
     held = rules.held(holds, customer_id, due)
     acting = {c: a for c, a in due.items() if c not in held}
     if acting:
@@ -106,13 +107,13 @@ def _due(row: Sequence[Any], latest: list[tuple[str, int, datetime, Action]], ho
     return None
 
 
-def _may_be_due(policies: list[Policy], at: datetime) -> ColumnElement[bool]:
+def _may_be_due(starts: list[tuple[Policy, datetime]]) -> ColumnElement[bool]:
     """Whether any policy's period has ended for the customer, by their dates alone (which fields hold data
-    is looked at after): their date for the anchor is at least the policy's days before `at`."""
-    shortest: dict[Anchor, int] = {}
-    for policy in policies:
-        shortest[policy.anchor] = min(policy.days, shortest.get(policy.anchor, policy.days))
-    return or_(false(), *(_ANCHORED[anchor] <= at - timedelta(days=days) for anchor, days in shortest.items()))
+    is looked at after). `starts`: as `rules.latest_starts` gives them; per anchor the latest one counts."""
+    latest: dict[Anchor, datetime] = {}
+    for policy, start in starts:
+        latest[policy.anchor] = max(start, latest.get(policy.anchor, start))
+    return or_(false(), *(_ANCHORED[anchor] <= start for anchor, start in latest.items()))
 
 
 _ANCHORED = {
