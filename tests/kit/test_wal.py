@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 from sqlalchemy import Engine, text
 
 from obhut.kit import wal
-from obhut.kit.db import build_engine
+from obhut.kit.db import PAGE_SIZE, build_engine
 
 
 def _wait_for(check: Callable[[], bool], deadline: float = 10.0) -> bool:
@@ -42,7 +44,8 @@ def test_commits_are_moved_into_the_database_file_beside_them(tmp_path: Path) ->
         assert busy == 0
         assert moved == logged
         with engine.connect() as connection:
-            assert connection.execute(text("PRAGMA wal_autocheckpoint")).scalar() == wal.BACKSTOP_PAGES
+            assert connection.execute(text("PRAGMA page_size")).scalar() == PAGE_SIZE
+            assert connection.execute(text("PRAGMA wal_autocheckpoint")).scalar() == wal.BACKSTOP_BYTES // PAGE_SIZE
             assert connection.execute(text("SELECT count(*) FROM t")).scalar() == 20
     finally:
         engine.dispose()
@@ -63,3 +66,18 @@ def test_a_database_in_memory_has_none() -> None:
     engine = build_engine("sqlite://")
     assert all(c.engine is not engine for c in wal.Checkpointer.running)
     engine.dispose()
+
+
+def test_a_database_made_with_other_pages_keeps_them_and_its_backstop_follows(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with closing(sqlite3.connect(path)) as made_earlier:  # as an Obhut before 16 KiB pages made it
+        made_earlier.execute("PRAGMA page_size=4096")
+        made_earlier.execute("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+    engine = build_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(text("PRAGMA page_size")).scalar() == 4096
+            assert connection.execute(text("PRAGMA wal_autocheckpoint")).scalar() == wal.BACKSTOP_BYTES // 4096
+            assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    finally:
+        engine.dispose()

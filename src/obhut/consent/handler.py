@@ -74,12 +74,14 @@ class ConsentHandler:
 
     def erase_all(self, batch: Batch) -> None:
         session, workspace_id, ids = batch.session, batch.workspace_id, batch.customer_ids
-        for chunk in bulk.chunks(ids):
-            session.execute(
-                delete(ConsentState).where(
-                    ConsentState.workspace_id == workspace_id, ConsentState.customer_id.in_(chunk)
-                )
+        session.execute(
+            delete(ConsentState)
+            .where(
+                ConsentState.workspace_id == workspace_id,
+                bulk.among(ConsentState.customer_id, ids, session.get_bind().dialect.name),
             )
+            .execution_options(synchronize_session=False)  # the states are not loaded in a purge
+        )
         rows = [  # the mark that stops any use; none where the purge deletes the row next
             {"workspace_id": workspace_id, "customer_id": c, "purpose_key": RESTRICTION,
              "kind": Restriction.ERASED.value, "until": None, "notice_major": None, "event_id": new_id()}

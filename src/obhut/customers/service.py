@@ -192,8 +192,13 @@ class CustomerService:
         session.flush()
 
     def remove_rows(self, session: Session, workspace_id: str, customer_ids: Sequence[str]) -> None:
-        for chunk in bulk.chunks(customer_ids):
-            session.execute(delete(Customer).where(Customer.workspace_id == workspace_id, Customer.id.in_(chunk)))
+        """Deletes the rows of customers erased in this transaction (no object of theirs is loaded in it)."""
+        ids = bulk.among(Customer.id, customer_ids, session.get_bind().dialect.name)
+        session.execute(
+            delete(Customer)
+            .where(Customer.workspace_id == workspace_id, ids)
+            .execution_options(synchronize_session=False)
+        )
 
     def delete(self, session: Session, workspace_id: str, customer_id: str) -> None:
         self.shred(session, workspace_id, customer_id)

@@ -9,6 +9,7 @@ through SQLAlchemy; the rest of a row's values must already be what the driver t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cache
 from itertools import chain
@@ -22,13 +23,17 @@ from sqlalchemy import (
     Dialect,
     Integer,
     Table,
+    Text,
     any_,
     cast,
+    false,
     func,
+    literal,
     literal_column,
     select,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import QueryableAttribute, Session
 
 T = TypeVar("T")
 SQLITE_VARIABLES = 32766  # SQLite >= 3.32 allows this many parameters per statement
@@ -44,13 +49,20 @@ def chunks(items: Sequence[T], size: int = IN_LIST) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
-def among(column: ColumnElement[int], values: Sequence[int], dialect: str) -> ColumnElement[bool]:
-    """`column IN values` for thousands of integers as one bound text parameter, split by the database: an IN
+def among(
+    column: ColumnElement[Any] | QueryableAttribute[Any], values: Sequence[int] | Sequence[str], dialect: str
+) -> ColumnElement[bool]:
+    """`column IN values` for thousands of integers or ids as one bound parameter, split by the database: an IN
     list binds, renders and sends one parameter per value, which for a few thousand costs more than the query."""
-    listed = ",".join(str(int(value)) for value in values)
+    if not values:
+        return false()
     if dialect == "postgresql":
-        return column == any_(cast(func.string_to_array(listed, ","), ARRAY(Integer)))
-    return column.in_(select(literal_column("value")).select_from(func.json_each(f"[{listed}]")))
+        if all(isinstance(value, int) for value in values):
+            listed = ",".join(str(int(value)) for value in values)
+            return column == any_(cast(func.string_to_array(listed, ","), ARRAY(Integer)))
+        listed_json = literal(json.dumps(list(values)), Text)
+        return column.in_(select(func.jsonb_array_elements_text(cast(listed_json, JSONB))))
+    return column.in_(select(literal_column("value")).select_from(func.json_each(json.dumps(list(values)))))
 
 
 def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:

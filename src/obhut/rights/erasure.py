@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,7 +18,7 @@ from obhut.consent.service import compact_jws
 from obhut.customers.models import Customer
 from obhut.customers.rules import FIELDS
 from obhut.kit.clock import now
-from obhut.kit.db import unit_of_work
+from obhut.kit.db import beside, unit_of_work
 from obhut.kit.errors import ConflictError, NotFoundError
 from obhut.retention import service as retention
 from obhut.rights.ledger import Erasure, ErasureLedger
@@ -90,8 +91,8 @@ def erase(
         "data_key": "kept, restricted to the duties above, until they end" if retained else "destroyed",
     }
     certificate = Certificate(compact_jws(keyring, CERTIFICATE_KEY, CERTIFICATE_TYPE, claims), claims)
-    if ledger is not None:
-        ledger.append([Erasure(workspace_id, customer_id, at)])
+    if ledger is not None:  # on disk before the transaction commits
+        beside(session, partial(ledger.append, [Erasure(workspace_id, customer_id, at)]))
     return certificate
 
 
@@ -112,7 +113,8 @@ def erase_all(
     for handler in registry:
         handler.erase_all(batch)
     at = now()
-    ledger.append([Erasure(keyring.workspace_id, customer_id, at) for customer_id in customer_ids])
+    erasures = [Erasure(keyring.workspace_id, customer_id, at) for customer_id in customer_ids]
+    beside(session, partial(ledger.append, erasures))  # on disk before the transaction commits
 
 
 def replay(sessions: sessionmaker[Session], vault: Vault, registry: Registry, ledger: ErasureLedger) -> int:

@@ -39,12 +39,13 @@ class RightsHandler:
         }  # fmt: skip
 
     def erase_all(self, batch: Batch) -> None:
-        for chunk in bulk.chunks(batch.customer_ids):
-            batch.session.execute(
-                update(SubjectRequest)
-                .where(SubjectRequest.workspace_id == batch.workspace_id, SubjectRequest.customer_id.in_(chunk))
-                .values(details_sealed=None, extension_sealed=None)
-            )
+        ids = bulk.among(SubjectRequest.customer_id, batch.customer_ids, batch.session.get_bind().dialect.name)
+        batch.session.execute(
+            update(SubjectRequest)
+            .where(SubjectRequest.workspace_id == batch.workspace_id, ids)
+            .values(details_sealed=None, extension_sealed=None)
+            .execution_options(synchronize_session=False)  # no request of theirs is loaded in a purge
+        )
 
     def erase(self, subject: Subject, retained: Retained) -> Outcome:
         del retained

@@ -194,8 +194,10 @@ def set_shard_generations(session: Session, workspace_id: str, version: int, gen
 
 
 def delete_data_keys(session: Session, workspace_id: str, subject_ids: Sequence[str]) -> None:
-    for chunk in bulk.chunks(subject_ids):
-        session.execute(delete(DataKey).where(DataKey.workspace_id == workspace_id, DataKey.subject_id.in_(chunk)))
+    table, dialect = _DATA_KEYS.c, session.get_bind().dialect.name
+    session.execute(
+        delete(_DATA_KEYS).where(table.workspace_id == workspace_id, bulk.among(table.subject_id, subject_ids, dialect))
+    )
 
 
 def shredded(session: Session, workspace_id: str, subject_id: str) -> ShreddedSubject | None:
@@ -208,15 +210,11 @@ def add_tombstones(session: Session, workspace_id: str, subject_ids: Sequence[st
 
 
 def shredded_many(session: Session, workspace_id: str, subject_ids: Sequence[str]) -> list[Tombstone]:
-    found: list[Tombstone] = []
-    ids = sorted(set(subject_ids))
-    table = _TOMBSTONES.c
-    for chunk in bulk.chunks(ids):
-        query = select(table.workspace_id, table.subject_id, table.shredded_at).where(
-            table.workspace_id == workspace_id, table.subject_id.in_(chunk)
-        )
-        found.extend(Tombstone(*row) for row in session.execute(query))
-    return found
+    table, dialect = _TOMBSTONES.c, session.get_bind().dialect.name
+    query = select(table.workspace_id, table.subject_id, table.shredded_at).where(
+        table.workspace_id == workspace_id, bulk.among(table.subject_id, sorted(set(subject_ids)), dialect)
+    )
+    return [Tombstone(*row) for row in session.execute(query)]
 
 
 def secrets(

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy import Connection, Engine, event, func, select
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from obhut.kit.clock import now
-from obhut.kit.db import after_commit, refresh_statistics, unit_of_work
+from obhut.kit.db import after_commit, beside, refresh_statistics, unit_of_work
 from obhut.kit.errors import ConfigurationError, ConflictError, NotFoundError
 from obhut.vault import repository, rules
 from obhut.vault.cache import KeyCache, SecretId
@@ -327,10 +328,7 @@ class Vault:
         secret_aads = rules.secret_aads(workspace_id, version.version, new_ids)
         items = list(map(WrapItem, fresh.values(), secret_aads))
         wrapped = self.provider(version.provider).wrap(version.key_ref, items)
-        with unit_of_work(self._keystore) as keystore:  # in place of any an attempt that never committed left
-            repository.put_secrets(
-                keystore, workspace_id, version.version, now(), list(zip(new_ids, wrapped, strict=True)), replace=True
-            )
+        beside(session, partial(self._store, version, list(zip(new_ids, wrapped, strict=True))))
         by_shard: dict[int, list[tuple[str, bytes]]] = {shard: [] for shard in moved}
         found = set[str]()
         for subject_id, shard, wrapped_key in repository.shard_members(
@@ -358,6 +356,11 @@ class Vault:
         repository.set_shard_generations(session, workspace_id, version.version, moved)
         after_commit(session, lambda: self._destroy_below(version, moved, fresh))
         return found
+
+    def _store(self, version: RootKey, secrets: list[tuple[SecretId, bytes]]) -> None:
+        """New shard generations into the key store, in place of any that an attempt which never committed left."""
+        with unit_of_work(self._keystore) as keystore:
+            repository.put_secrets(keystore, version.workspace_id, version.version, now(), secrets, replace=True)
 
     def _destroy_below(self, version: RootKey, moved: Mapping[int, int], fresh: Mapping[int, bytes]) -> None:
         """Destroys the moved shards' old generations, here and in the key store; this process keeps the new
