@@ -91,6 +91,18 @@ def test_the_purge_resumes_and_logs_its_proof(container: Container) -> None:
     assert {e.customer_id for e in container.rights.ledger.entries()} == {ids["old"], ids["older"]}
 
 
+def test_rows_kept_erased_are_counted_out_of_every_later_survey(container: Container) -> None:
+    """Windows are taken by id over every row: one that holds only erased rows (kept for the anonymised
+    notes) examines nobody, and the survey goes on past it."""
+    ids = _customers(container)
+    _purge(container).run(WORKSPACE, batch=5)
+    with unit_of_work(container.sessions) as session:
+        report = purge.dry_run(session, WORKSPACE, batch=2)  # the first window: "old" and "older", both erased
+    assert (report.examined, report.erase, report.clear, report.held) == (3, 0, 0, 1)
+    assert [d.customer_id for d in report.customers] == []
+    assert ids["old"] < ids["older"] < ids["held"]
+
+
 def test_the_survey_finds_exactly_whom_a_period_has_ended_for(container: Container) -> None:
     """The database picks who may be due by their dates; the rules decide: both must agree at the edges."""
     moment = now()

@@ -66,28 +66,39 @@ class Report:
     customers: list[Due] = field(default_factory=list)  # the first ones, by id
 
 
+@dataclass(frozen=True)
+class Window:
+    """What one survey found among the next customers by id."""
+
+    found: list[Due]
+    last: str  # the last id in the window: where the next one starts
+    examined: int  # the customers in it who are not erased
+    final: bool  # no customer comes after it
+
+
 def survey(
     session: Session, workspace_id: str, policies: list[Policy], holds: list[Hold], after: str, limit: int
-) -> tuple[list[Due], str, int]:
-    """The due customers among the next `limit` after `after` (by id); the last id examined; how many. The
-    database says which of them may be due (a period of theirs has ended): only those rows are read."""
+) -> Window:
+    """The due customers among the next `limit` rows after `after` (by id). The database says which of them
+    may be due (a period of theirs has ended): only those rows are read."""
     at = now()
-    live = (Customer.workspace_id == workspace_id, Customer.id > after, Customer.erased_at.is_(None))
-    # the window's last id, and so how many it holds, from the primary key's index: no row of it is fetched here
-    last = session.scalar(select(Customer.id).where(*live).order_by(Customer.id).offset(limit - 1).limit(1))
+    ahead = (Customer.workspace_id == workspace_id, Customer.id > after)
+    # the window's bounds from the primary key's index alone, erased rows included: no row of it is fetched here
+    last = session.scalar(select(Customer.id).where(*ahead).order_by(Customer.id).offset(limit - 1).limit(1))
+    size = limit
     if last is None:  # the last window: what remains
-        last, examined = session.execute(select(func.max(Customer.id), func.count()).where(*live)).one()
+        last, size = session.execute(select(func.max(Customer.id), func.count()).where(*ahead)).one()
         if last is None:
-            return [], after, 0
-    else:
-        examined = limit
+            return Window([], after, 0, final=True)
+    window = (*ahead, Customer.id <= last)
+    erased = session.scalar(select(func.count()).where(*window, Customer.erased_at.is_not(None)))  # their index
     starts = rules.latest_starts(policies, at)
     rows = session.execute(
-        select(*_SURVEYED).where(*live, Customer.id <= last, _may_be_due(starts)).order_by(Customer.id)
+        select(*_SURVEYED).where(*window, Customer.erased_at.is_(None), _may_be_due(starts)).order_by(Customer.id)
     )
     latest = [(p.category, _POSITION[p.anchor], start, p.action) for p, start in starts]
     found = [due for row in rows if (due := _due(row, latest, holds)) is not None]
-    return found, str(last), int(examined)
+    return Window(found, str(last), int(size) - int(erased or 0), final=int(size) < limit)
 
 
 def _due(row: Sequence[Any], latest: list[tuple[str, int, datetime, Action]], holds: list[Hold]) -> Due | None:
@@ -136,9 +147,10 @@ def dry_run(session: Session, workspace_id: str, batch: int = 1000, keep: int = 
     policies, holds = service.policies(session, workspace_id), service.holds(session, workspace_id)
     after = ""
     while True:
-        found, after, examined = survey(session, workspace_id, policies, holds, after, batch)
-        report.examined += examined
-        for due in found:
+        window = survey(session, workspace_id, policies, holds, after, batch)
+        report.examined += window.examined
+        after = window.last
+        for due in window.found:
             report.held += bool(due.held)
             if due.categories:
                 report.erase += due.whole
@@ -146,7 +158,7 @@ def dry_run(session: Session, workspace_id: str, batch: int = 1000, keep: int = 
                 report.by_category.update(due.summary_keys())
                 if len(report.customers) < keep:
                     report.customers.append(due)
-        if examined < batch:
+        if window.final:
             return report
 
 
@@ -198,12 +210,12 @@ class Purge:
         them: an erasure moves every shard key its customers sit in, so fewer, larger batches cost less each."""
         workspace_id = run.workspace_id
         policies, holds = service.policies(session, workspace_id), service.holds(session, workspace_id)
-        found, examined, window = [], 0, max(batch, self._window)
+        found, examined, limit = list[Due](), 0, max(batch, self._window)
         while True:
-            more, run.cursor, seen = survey(session, workspace_id, policies, holds, run.cursor, window)
-            found += more
-            examined += seen
-            exhausted = seen < window
+            window = survey(session, workspace_id, policies, holds, run.cursor, limit)
+            found += window.found
+            examined += window.examined
+            run.cursor, exhausted = window.last, window.final
             if exhausted or sum(bool(d.categories) for d in found) >= batch:
                 break
         keyring, events = self._vault.open(session, workspace_id), list[Event]()
