@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -81,12 +82,14 @@ def databases(backend: str, folder: Path, *, sensitive: str = "") -> Iterator[Se
 
 
 def settle(built: Container) -> None:
-    """Lets SQLite move its write-ahead log into the database file now, so that a timed phase does not share
-    the machine with the checkpoint of the set-up's writes (PostgreSQL needs nothing here: a CHECKPOINT
-    would make the next writes log whole pages)."""
+    """Starts a timed phase from a settled machine: SQLite moves its write-ahead log into the database file
+    now, and the operating system writes what it holds unwritten (the set-up's pages) to disk, so that the
+    phase does not share the machine with either (PostgreSQL needs no more: a CHECKPOINT would make the next
+    writes log whole pages)."""
     if built.engine.dialect.name == "sqlite":
         with built.engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    os.sync()
 
 
 @contextmanager

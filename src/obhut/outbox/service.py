@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from obhut.kit import bulk
 from obhut.kit.clock import now
 from obhut.kit.errors import NotFoundError
-from obhut.kit.ids import new_id
+from obhut.kit.ids import new_id, new_ids
 from obhut.outbox import rules
 from obhut.outbox.models import OutboxCursor, OutboxDelivery, OutboxEvent, OutboxHead, OutboxRecipient
 from obhut.outbox.rules import Outgoing
@@ -48,22 +48,30 @@ def emit(
         "customer_id": customer_id,
         "purpose_key": purpose,
         "occurred_at": now(),
-        "data": json.dumps(dict(data or {}), sort_keys=True, default=str, separators=(",", ":")),
+        "data": _data_text(data or {}),
     }
     session.connection().execute(_EVENTS.insert(), [values])
     return event_id
 
 
 def emit_many(session: Session, workspace_id: str, topic: str, about: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
-    """`emit` for one event per customer in `about` ((customer id, data) pairs), in one statement."""
+    """`emit` for one event per customer in `about` ((customer id, data) pairs), in one statement. A batch's
+    events often carry the same data (the time of one erasure): each distinct data is encoded once."""
     at, topic = now(), rules.check_topic(topic)
-    rows = [
-        {"workspace_id": workspace_id, "event_id": new_id(), "position": None, "topic": topic, "customer_id": customer,
-         "purpose_key": None, "occurred_at": at, "data": json.dumps(dict(data), sort_keys=True, default=str,
-                                                                     separators=(",", ":"))}
-        for customer, data in about
-    ]  # fmt: skip
+    encoded: dict[tuple[tuple[str, str], ...], str] = {}
+    rows = []
+    for (customer, data), event_id in zip(about, new_ids(len(about)), strict=True):
+        shape = tuple(sorted((key, repr(value)) for key, value in data.items()))
+        text_data = encoded.get(shape)
+        if text_data is None:
+            text_data = encoded[shape] = _data_text(data)
+        rows.append({"workspace_id": workspace_id, "event_id": event_id, "position": None, "topic": topic,
+                     "customer_id": customer, "purpose_key": None, "occurred_at": at, "data": text_data})  # fmt: skip
     bulk.insert_rows(session, _EVENTS, rows)
+
+
+def _data_text(data: Mapping[str, Any]) -> str:
+    return json.dumps(dict(data), sort_keys=True, default=str, separators=(",", ":"))
 
 
 # Positions in commit order: the waiting events (committed, unsequenced) get the next numbers in one
