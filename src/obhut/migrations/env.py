@@ -29,4 +29,6 @@ with engine.connect() as connection:
     )
     with context.begin_transaction():
         context.run_migrations()
+    if connection.dialect.name == "sqlite":  # the file alone holds the schema now: a copy of it is whole
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 engine.dispose()

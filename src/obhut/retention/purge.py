@@ -84,8 +84,8 @@ def survey(
     at = now()
     ahead = (Customer.workspace_id == workspace_id, Customer.id > after)
     # the window's bounds from the primary key's index alone, erased rows included: no row of it is fetched here
-    last = session.scalar(select(Customer.id).where(*ahead).order_by(Customer.id).offset(limit - 1).limit(1))
-    size = limit
+    edge = list(session.scalars(select(Customer.id).where(*ahead).order_by(Customer.id).offset(limit - 1).limit(2)))
+    last, size, final = (edge[0], limit, len(edge) == 1) if edge else (None, 0, True)  # one: nobody comes after
     if last is None:  # the last window: what remains
         last, size = session.execute(select(func.max(Customer.id), func.count()).where(*ahead)).one()
         if last is None:
@@ -98,7 +98,7 @@ def survey(
     )
     latest = [(p.category, _POSITION[p.anchor], start, p.action) for p, start in starts]
     found = [due for row in rows if (due := _due(row, latest, holds)) is not None]
-    return Window(found, str(last), int(size) - int(erased or 0), final=int(size) < limit)
+    return Window(found, str(last), int(size) - int(erased or 0), final=final)
 
 
 def _due(row: Sequence[Any], latest: list[tuple[str, int, datetime, Action]], holds: list[Hold]) -> Due | None:
@@ -220,8 +220,9 @@ class Purge:
                 break
         keyring, events = self._vault.open(session, workspace_id), list[Event]()
         summary, whole = Counter(json.loads(run.summary)), []
+        proof, held = run.proof, 0  # the run's columns are set once below: each set of one costs a few µs
         for due in found:
-            run.held += bool(due.held)
+            held += bool(due.held)
             if not due.categories:
                 continue
             verb = "purge" if due.whole else "purge-fields"
@@ -235,7 +236,8 @@ class Purge:
                 self._customers.clear(session, workspace_id, due.customer_id, fields)
                 run.cleared += 1
             summary.update(due.summary_keys())
-            run.proof = _proof(run.proof, due)
+            proof = _proof(proof, due)
+        run.proof, run.held = proof, run.held + held
         erasing = {d.customer_id for d in whole}
         kept = [e.customer_id for e in events if e.customer_id is not None and e.customer_id not in erasing]
         for chunk in bulk.chunks(kept):  # their keys in a few queries, not one per log entry
