@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import threading
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 
+from obhut import migrations
 from obhut.kit import wal
 from obhut.kit.db import PAGE_SIZE, build_engine
+from obhut.kit.settings import Settings
 
 
 def _wait_for(check: Callable[[], bool], deadline: float = 10.0) -> bool:
@@ -81,3 +85,15 @@ def test_a_database_made_with_other_pages_keeps_them_and_its_backstop_follows(tm
             assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
     finally:
         engine.dispose()
+
+
+def test_a_migrated_file_holds_its_whole_schema(tmp_path: Path) -> None:
+    """A copy of the file alone, taken right after the migrations (as the test fixtures' template is), is at the
+    newest revision: no commit of theirs is left in the log."""
+    main = tmp_path / "obhut.db"
+    url = f"sqlite:///{main}"
+    migrations.upgrade(Settings(database_url=url, keystore_url=f"sqlite:///{tmp_path / 'keystore.db'}"))
+    shutil.copy(main, tmp_path / "copy.db")
+    head = ScriptDirectory.from_config(migrations.alembic_config("main", url)).get_current_head()
+    with closing(sqlite3.connect(tmp_path / "copy.db")) as copy:
+        assert copy.execute("SELECT version_num FROM alembic_version").fetchall() == [(head,)]

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -91,8 +92,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def build_engine(url: str) -> Engine:
-    """One engine per database; SQLite files are created (with their folder) on first use."""
+def build_engine(url: str, *, checkpointer: bool = True) -> Engine:
+    """One engine per database; SQLite files are created (with their folder) on first use. `checkpointer`: a
+    thread that moves SQLite's log into the file after commits. A short-lived engine (a migration's) leaves it
+    out: a checkpoint that thread is running when the engine is disposed keeps its connection open after, and the
+    file alone then lacks the last commits."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         on_disk = bool(parsed.database) and parsed.database != ":memory:"
@@ -102,7 +106,7 @@ def build_engine(url: str) -> Engine:
                 folder.mkdir(parents=True, mode=0o700)  # database files, WAL and key file: owner only
         engine = create_engine(url)
         event.listen(engine, "connect", _sqlite_pragmas)
-        if on_disk:
+        if on_disk and checkpointer:
             wal.Checkpointer(engine)
         return engine
     if parsed.drivername == "postgresql":
@@ -165,14 +169,12 @@ def beside(session: Session, work: Callable[[], None]) -> None:
     session.info.setdefault(_BESIDE, []).append(_helpers().submit(work))
 
 
+@cache
 def _helpers() -> ThreadPoolExecutor:
-    global _POOL  # noqa: PLW0603 - one pool per process, made on first use
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="obhut-beside")
-    return _POOL
+    """One pool per process, made on first use."""
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="obhut-beside")
 
 
-_POOL: ThreadPoolExecutor | None = None
 _BESIDE = "obhut.beside"
 _AFTER_COMMIT = "obhut.after_commit"
 _AFTER_ROLLBACK = "obhut.after_rollback"
@@ -181,8 +183,10 @@ log = logging.getLogger("obhut.db")
 
 @event.listens_for(Session, "before_commit")
 def _finish_beside(session: Session) -> None:
-    for future in session.info.pop(_BESIDE, []):
-        future.result()  # its error fails the commit, and the transaction rolls back
+    futures: list[Future[None]] = session.info.pop(_BESIDE, [])
+    wait(futures)  # every one, even after one failed: nothing outlives the transaction
+    for future in futures:
+        future.result()  # the first error fails the commit, and the transaction rolls back
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -192,8 +196,9 @@ def _abandon_beside(session: Session, transaction: SessionTransaction) -> None:
         return
     futures: list[Future[None]] = session.info.pop(_BESIDE, [])
     for future in futures:
-        if future.exception() is not None:  # the error that caused the rollback is the one raised
-            log.warning("work beside a rolled-back transaction failed: %s", type(future.exception()).__name__)
+        error = future.exception()  # waits; the error that caused the rollback is the one raised
+        if error is not None:
+            log.warning("work beside a rolled-back transaction failed: %s", type(error).__name__)
 
 
 @event.listens_for(Session, "after_commit")

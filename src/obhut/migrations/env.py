@@ -18,7 +18,7 @@ config = context.config
 metadata = {"keystore": KeystoreBase.metadata, "sensitive": SensitiveBase.metadata}.get(
     config.attributes.get("target", "main"), Base.metadata
 )
-engine = build_engine(config.get_main_option("sqlalchemy.url") or "")
+engine = build_engine(config.get_main_option("sqlalchemy.url") or "", checkpointer=False)
 
 with engine.connect() as connection:
     context.configure(

@@ -85,9 +85,11 @@ def survey(
     ahead = (Customer.workspace_id == workspace_id, Customer.id > after)
     # the window's bounds from the primary key's index alone, erased rows included: no row of it is fetched here
     edge = list(session.scalars(select(Customer.id).where(*ahead).order_by(Customer.id).offset(limit - 1).limit(2)))
-    last, size, final = (edge[0], limit, len(edge) == 1) if edge else (None, 0, True)  # one: nobody comes after
-    if last is None:  # the last window: what remains
+    if edge:  # a full window; a second id past its edge: somebody comes after it
+        last, size, final = edge[0], limit, len(edge) == 1
+    else:  # fewer than `limit` remain: the last window
         last, size = session.execute(select(func.max(Customer.id), func.count()).where(*ahead)).one()
+        final = True
         if last is None:
             return Window([], after, 0, final=True)
     window = (*ahead, Customer.id <= last)
