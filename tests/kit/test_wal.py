@@ -72,6 +72,38 @@ def test_a_database_in_memory_has_none() -> None:
     engine.dispose()
 
 
+def test_a_commit_past_the_old_backstop_leaves_its_pages_to_the_checkpointer_and_the_log_shrinks_after(
+    tmp_path: Path,
+) -> None:
+    """A transaction that logs 80 MiB (a purge batch logs about 100 MiB) commits without copying its pages into
+    the database file; once they are moved, the next write starts the log over at no more than `KEPT_BYTES`."""
+    path = tmp_path / "big.db"
+    engine = build_engine(f"sqlite:///{path}", checkpointer=False)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("CREATE TABLE t (n INTEGER PRIMARY KEY, v BLOB)"))
+        with engine.begin() as connection:
+            connection.execute(
+                text("WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < :rows) "
+                     "INSERT INTO t SELECT n, zeroblob(:size) FROM s"),
+                {"rows": 80 * 2**20 // 8000, "size": 8000},
+            )  # fmt: skip
+        log = path.with_name("big.db-wal")
+        assert log.stat().st_size > 80 * 2**20
+        assert path.stat().st_size < 2**20  # the rows are in the log alone
+        with engine.connect() as connection:
+            busy, logged, moved = connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+            assert (busy, moved) == (0, logged)
+        assert path.stat().st_size > 80 * 2**20
+        with engine.begin() as connection:
+            connection.execute(text("DELETE FROM t WHERE n = 1"))
+        assert log.stat().st_size <= wal.KEPT_BYTES
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM t")).scalar() == 80 * 2**20 // 8000 - 1
+    finally:
+        engine.dispose()
+
+
 def test_a_database_made_with_other_pages_keeps_them_and_its_backstop_follows(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     with closing(sqlite3.connect(path)) as made_earlier:  # as an Obhut before 16 KiB pages made it

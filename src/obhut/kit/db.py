@@ -89,6 +89,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB: blind indexes are random keys, the default 2 MiB thrashes
     page_size = cursor.execute("PRAGMA page_size").fetchone()[0]
     cursor.execute(f"PRAGMA wal_autocheckpoint={wal.BACKSTOP_BYTES // page_size}")  # a Checkpointer moves it first
+    cursor.execute(f"PRAGMA journal_size_limit={wal.KEPT_BYTES}")
     cursor.close()
 
 

@@ -4,7 +4,9 @@ Left to itself, SQLite makes the commit that takes the log past 1,000 pages copy
 file: about one write in 200 of a logged read pays a few milliseconds for everyone's, which is that write's p99.
 A `Checkpointer` does it beside the writers instead, a moment after they commit (a passive checkpoint waits for
 no reader and no writer, and the sqlite3 module lets go of the GIL meanwhile). The commits keep their own check
-only as a backstop, for a log that grows past `BACKSTOP_BYTES` between two passes."""
+only as a backstop, for a log that grows past `BACKSTOP_BYTES` between two passes: far enough that one large
+transaction (a retention purge's batch logs about 100 MiB) is not made to copy its own pages back before its
+commit returns. `KEPT_BYTES` is what the log file keeps of its size once it starts over."""
 
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from typing import Any, ClassVar
 
 from sqlalchemy import Engine, event
 
-BACKSTOP_BYTES = 64 * 2**20  # never reached while the checkpointer keeps up
+BACKSTOP_BYTES = 256 * 2**20  # never reached while the checkpointer keeps up
+KEPT_BYTES = 64 * 2**20
 log = logging.getLogger("obhut.db")
 
 
