@@ -83,12 +83,16 @@ def databases(backend: str, folder: Path, *, sensitive: str = "") -> Iterator[Se
 
 def settle(built: Container) -> None:
     """Starts a timed phase from a settled machine: SQLite moves its write-ahead log into the database file
-    now, and the operating system writes what it holds unwritten (the set-up's pages) to disk, so that the
-    phase does not share the machine with either (PostgreSQL needs no more: a CHECKPOINT would make the next
-    writes log whole pages)."""
-    if built.engine.dialect.name == "sqlite":
-        with built.engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    now; PostgreSQL vacuums what the set-up wrote, as autovacuum would have long since in a database in use (so
+    that its pass does not run beside the timed phase, and the visibility map is as a steady database has it; a
+    CHECKPOINT would make the next writes log whole pages); and the operating system writes what it holds
+    unwritten (the set-up's pages) to disk, so that the phase does not share the machine with either."""
+    for engine in (built.engine, built.keystore_engine):
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            if engine.dialect.name == "sqlite":
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            else:
+                connection.exec_driver_sql("VACUUM (ANALYZE)")
     os.sync()
 
 
