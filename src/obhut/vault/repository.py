@@ -278,8 +278,8 @@ def _by_slot(session: Session, statements: tuple[str, str], fixed: dict[str, Any
     if connection.dialect.name == "postgresql":
         slots, generations = ",".join(map(str, pairs)), ",".join(map(str, pairs.values()))
         connection.execute(text(pg), {**fixed, "slots": slots, "gens": generations})
-    else:
-        connection.execute(text(lite), [{**fixed, "s": slot, "g": generation} for slot, generation in pairs.items()])
+    else:  # driver SQL: SQLAlchemy's per-row parameter work cost more than SQLite's
+        connection.exec_driver_sql(lite, [{**fixed, "s": slot, "g": generation} for slot, generation in pairs.items()])
 
 
 # (SQLite, PostgreSQL) per (slot, generation) pair; PostgreSQL takes the pairs as text, split into the table u.
