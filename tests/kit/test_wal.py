@@ -104,6 +104,25 @@ def test_a_commit_past_the_old_backstop_leaves_its_pages_to_the_checkpointer_and
         engine.dispose()
 
 
+def test_a_deleted_row_leaves_none_of_its_bytes_in_the_database_file(tmp_path: Path) -> None:
+    path = tmp_path / "gone.db"
+    engine = build_engine(f"sqlite:///{path}", checkpointer=False)
+    marker = b"MARKER-GONE-0042" * 8
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("CREATE TABLE t (n INTEGER PRIMARY KEY, v BLOB)"))
+            connection.execute(text("INSERT INTO t VALUES (1, :v), (2, :w)"), {"v": marker, "w": b"kept" * 8})
+        with engine.begin() as connection:
+            connection.execute(text("DELETE FROM t WHERE n = 1"))
+        with engine.connect() as connection:
+            busy, logged, moved = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+            assert (busy, moved) == (0, logged)
+        assert b"kept" * 8 in path.read_bytes()
+        assert marker not in path.read_bytes()
+    finally:
+        engine.dispose()
+
+
 def test_a_database_made_with_other_pages_keeps_them_and_its_backstop_follows(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     with closing(sqlite3.connect(path)) as made_earlier:  # as an Obhut before 16 KiB pages made it

@@ -85,6 +85,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA secure_delete=ON")  # a deleted row's bytes are zeroed in the file, on every build
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB: blind indexes are random keys, the default 2 MiB thrashes
     page_size = cursor.execute("PRAGMA page_size").fetchone()[0]
