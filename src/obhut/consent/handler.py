@@ -78,7 +78,7 @@ class ConsentHandler:
             delete(ConsentState)
             .where(
                 ConsentState.workspace_id == workspace_id,
-                bulk.among(ConsentState.customer_id, ids, session.get_bind().dialect.name),
+                bulk.among(session, ConsentState.customer_id, ids),
             )
             .execution_options(synchronize_session=False)  # the states are not loaded in a purge
         )

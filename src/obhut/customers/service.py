@@ -193,7 +193,7 @@ class CustomerService:
 
     def remove_rows(self, session: Session, workspace_id: str, customer_ids: Sequence[str]) -> None:
         """Deletes the rows of customers erased in this transaction (no object of theirs is loaded in it)."""
-        ids = bulk.among(Customer.id, customer_ids, session.get_bind().dialect.name)
+        ids = bulk.among(session, Customer.id, customer_ids)
         session.execute(
             delete(Customer)
             .where(Customer.workspace_id == workspace_id, ids)

@@ -50,13 +50,14 @@ def chunks(items: Sequence[T], size: int = IN_LIST) -> Iterator[Sequence[T]]:
 
 
 def among(
-    column: ColumnElement[Any] | QueryableAttribute[Any], values: Sequence[int] | Sequence[str], dialect: str
+    session: Session, column: ColumnElement[Any] | QueryableAttribute[Any], values: Sequence[int] | Sequence[str]
 ) -> ColumnElement[bool]:
-    """`column IN values` for thousands of integers or ids as one bound parameter, split by the database: an IN
-    list binds, renders and sends one parameter per value, which for a few thousand costs more than the query."""
+    """`column IN values` for thousands of integers or ids as one bound parameter, split by the session's
+    database: an IN list binds, renders and sends one parameter per value, which for a few thousand costs more
+    than the query."""
     if not values:
         return false()
-    if dialect == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         if all(isinstance(value, int) for value in values):
             listed = ",".join(str(int(value)) for value in values)
             return column == any_(cast(func.string_to_array(listed, ","), ARRAY(Integer)))

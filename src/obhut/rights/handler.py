@@ -39,7 +39,7 @@ class RightsHandler:
         }  # fmt: skip
 
     def erase_all(self, batch: Batch) -> None:
-        ids = bulk.among(SubjectRequest.customer_id, batch.customer_ids, batch.session.get_bind().dialect.name)
+        ids = bulk.among(batch.session, SubjectRequest.customer_id, batch.customer_ids)
         batch.session.execute(
             update(SubjectRequest)
             .where(SubjectRequest.workspace_id == batch.workspace_id, ids)

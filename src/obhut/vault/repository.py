@@ -92,7 +92,7 @@ def shard_generations(
         table.workspace_id == workspace_id, table.key_version == version
     )
     if shards is not None:
-        query = query.where(bulk.among(table.shard, sorted(shards), session.get_bind().dialect.name))
+        query = query.where(bulk.among(session, table.shard, sorted(shards)))
     if lock is not None:
         query = query.order_by(table.shard).with_for_update(read=lock == "wrap", key_share=lock == "wrap")
     # through SQLAlchemy, not driver rows: the lock may time out, and callers expect its errors
@@ -182,13 +182,13 @@ _REWRAP_PG = text(
 def shard_members(session: Session, workspace_id: str, version: int, shards: Sequence[int]) -> stream.Chunk:
     """(subject_id, shard, wrapped) of every data key in the shards: driver rows, read once per shred (a purge
     reads most of the workspace's keys)."""
-    table, connection = _DATA_KEYS.c, session.connection()
+    table = _DATA_KEYS.c
     query = select(table.subject_id, table.shard, table.wrapped).where(
         table.workspace_id == workspace_id,
         table.key_version == version,
-        bulk.among(table.shard, shards, connection.dialect.name),  # an IN list of thousands took longer to compile
+        bulk.among(session, table.shard, shards),  # an IN list of thousands took longer to compile
     )
-    return stream.driver_rows(connection, query)
+    return stream.driver_rows(session.connection(), query)
 
 
 def set_shard_generations(session: Session, workspace_id: str, version: int, generations: dict[int, int]) -> None:
@@ -197,9 +197,9 @@ def set_shard_generations(session: Session, workspace_id: str, version: int, gen
 
 
 def delete_data_keys(session: Session, workspace_id: str, subject_ids: Sequence[str]) -> None:
-    table, dialect = _DATA_KEYS.c, session.get_bind().dialect.name
+    table = _DATA_KEYS.c
     session.execute(
-        delete(_DATA_KEYS).where(table.workspace_id == workspace_id, bulk.among(table.subject_id, subject_ids, dialect))
+        delete(_DATA_KEYS).where(table.workspace_id == workspace_id, bulk.among(session, table.subject_id, subject_ids))
     )
 
 
@@ -213,9 +213,9 @@ def add_tombstones(session: Session, workspace_id: str, subject_ids: Sequence[st
 
 
 def shredded_many(session: Session, workspace_id: str, subject_ids: Sequence[str]) -> list[Tombstone]:
-    table, dialect = _TOMBSTONES.c, session.get_bind().dialect.name
+    table = _TOMBSTONES.c
     query = select(table.workspace_id, table.subject_id, table.shredded_at).where(
-        table.workspace_id == workspace_id, bulk.among(table.subject_id, sorted(set(subject_ids)), dialect)
+        table.workspace_id == workspace_id, bulk.among(session, table.subject_id, sorted(set(subject_ids)))
     )
     return [Tombstone(*row) for row in session.execute(query)]
 
